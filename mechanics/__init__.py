@@ -1,0 +1,1 @@
+"""Surface -> tetrahedra -> materials -> FEM solvers -> results (no Qt). Built in the mechanics issue."""

@@ -1,0 +1,70 @@
+"""Small geometry helpers shared by the model and the I/O (LPS millimetres)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+# Patient directions of +x, +y, +z in LPS and of their negatives.
+_POSITIVE = "LPS"
+_NEGATIVE = "RAI"
+
+
+def affine_from_geometry(
+    spacing_mm: ArrayLike, origin_lps: ArrayLike, direction: ArrayLike
+) -> NDArray[np.float64]:
+    """4x4 matrix mapping ``(i, j, k, 1)`` to LPS mm.
+
+    Parameters
+    ----------
+    spacing_mm : (3,) voxel size along i, j, k in mm.
+    origin_lps : (3,) LPS position of voxel (0, 0, 0) in mm.
+    direction : (3, 3) columns are the unit i, j, k axes in LPS.
+    """
+    spacing = np.asarray(spacing_mm, dtype=float).reshape(3)
+    direction = np.asarray(direction, dtype=float).reshape(3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = direction * spacing[np.newaxis, :]
+    affine[:3, 3] = np.asarray(origin_lps, dtype=float).reshape(3)
+    return affine
+
+
+def geometry_from_affine(
+    affine: ArrayLike,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Split a 4x4 ``ijk_to_lps`` into ``(spacing_mm, origin_lps, direction)``."""
+    affine = np.asarray(affine, dtype=float)
+    linear = affine[:3, :3]
+    spacing = np.linalg.norm(linear, axis=0)
+    return spacing, affine[:3, 3].copy(), linear / spacing[np.newaxis, :]
+
+
+def apply_affine(affine: ArrayLike, points: ArrayLike) -> NDArray[np.float64]:
+    """Apply a 4x4 affine to points of shape (..., 3)."""
+    affine = np.asarray(affine, dtype=float)
+    points = np.asarray(points, dtype=float)
+    return points @ affine[:3, :3].T + affine[:3, 3]
+
+
+def axis_letter(vector: ArrayLike) -> str:
+    """Patient direction an LPS vector points to most, e.g. ``'L'``, ``'A'``, ``'S'``."""
+    v = np.asarray(vector, dtype=float)
+    axis = int(np.argmax(np.abs(v)))
+    return _POSITIVE[axis] if v[axis] >= 0 else _NEGATIVE[axis]
+
+
+def orientation_code(direction: ArrayLike) -> str:
+    """Three-letter code (ITK/DICOM style) of where +i, +j, +k point, e.g. ``'LPS'``."""
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    return "".join(axis_letter(d[:, c]) for c in range(3))
+
+
+def plane_name(normal: ArrayLike, *, oblique_tolerance_deg: float = 1.0) -> str:
+    """``'axial'``, ``'coronal'``, ``'sagittal'`` or ``'oblique'`` from a slice normal."""
+    n = np.asarray(normal, dtype=float)
+    n = n / np.linalg.norm(n)
+    axis = int(np.argmax(np.abs(n)))
+    angle = np.degrees(np.arccos(min(1.0, abs(n[axis]))))
+    if angle > oblique_tolerance_deg:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]

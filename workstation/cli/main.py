@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except TwinError as exc:
-        print(f"twin {args.command}: error: {exc}", file=sys.stderr)
+        print(f"twin {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"twin {args.command}: interrupted; nothing was left half-written", file=sys.stderr)
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()
-        print(f"twin {args.command}: internal error: {type(exc).__name__}: {exc} "
+        print(f"twin {args.command}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
               "(a bug: rerun with --debug and report it)", file=sys.stderr)
         return EXIT_INTERNAL
 

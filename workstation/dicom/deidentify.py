@@ -17,6 +17,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
@@ -47,6 +49,20 @@ KEEP = frozenset([
 
 # Value representations never kept inside kept sequences (person names, free text, unknown bytes).
 DROP_VR_IN_SEQUENCES = frozenset({"PN", "LT", "ST", "UT", "UN", "OB", "OW", "UC"})
+# Identifying attributes of the basic profile that can also sit inside sequences (removed there too).
+PHI_KEYWORDS = frozenset({
+    "AccessionNumber", "AdmittingDiagnosesDescription", "AdditionalPatientHistory", "InstitutionName",
+    "InstitutionAddress", "InstitutionalDepartmentName", "StationName", "DeviceSerialNumber", "OperatorsName",
+    "PerformingPhysicianName", "ReferringPhysicianName", "RequestingPhysician", "ScheduledPerformingPhysicianName",
+    "PatientName", "PatientID", "PatientBirthDate", "PatientBirthTime", "PatientAddress", "PatientTelephoneNumbers",
+    "OtherPatientIDs", "OtherPatientNames", "OtherPatientIDsSequence", "PatientMotherBirthName", "MilitaryRank",
+    "EthnicGroup", "Occupation", "MedicalRecordLocator", "StudyID", "RequestedProcedureID",
+    "ScheduledProcedureStepID", "PerformedProcedureStepID", "RequestAttributesSequence", "StudyDescription",
+    "SeriesDescription", "PerformedProcedureStepDescription", "ProtocolName", "ImageComments", "DerivationDescription",
+    "ContentCreatorName", "PersonName", "VerifyingObserverName", "IssuerOfPatientID", "PatientAge", "PatientSize",
+    "PatientWeight", "DeviceUID", "ReferencedPatientSequence", "CurrentPatientLocation", "PatientState",
+    "InstitutionCodeSequence", "RegionOfResidence", "CountryOfResidence", "BranchOfService",
+})
 INSTANCE_UID_KEYWORDS = frozenset({
     "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "ReferencedSOPInstanceUID",
     "DimensionOrganizationUID", "ConcatenationUID", "IrradiationEventUID", "SynchronizationFrameOfReferenceUID",
@@ -88,7 +104,7 @@ class Deidentifier:
     def _clean_nested(self, ds: Dataset, uid_context: str) -> None:
         for elem in list(ds):
             keyword = elem.keyword or f"private {elem.tag}"
-            if elem.tag.is_private or elem.VR in DROP_VR_IN_SEQUENCES:
+            if elem.tag.is_private or elem.VR in DROP_VR_IN_SEQUENCES or elem.keyword in PHI_KEYWORDS:
                 self.removed.add(keyword)
                 del ds[elem.tag]
             elif elem.VR == "SQ":
@@ -106,18 +122,17 @@ class Deidentifier:
         source's are empty (one series UID per series, one SOP instance UID per file).
         """
         out = Dataset()
-        for elem in ds:
-            if elem.tag.group == 0x7FE0 or elem.tag.group == 0x0002:
+        for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset converts every element, pixel data included
+            if tag.group in (0x7FE0, 0x0002):
+                continue  # pixel data (never read here) and file meta
+            private = tag.is_private
+            keyword = "" if private else keyword_for_tag(tag)
+            if private or (not self.keep_phi and keyword not in KEEP):
+                self.removed.add(keyword or ("private tags" if private else str(tag)))
                 continue
-            if self.keep_phi:
-                if not elem.tag.is_private:
-                    out.add(elem)
-                continue
-            if elem.keyword in KEEP and not elem.tag.is_private:
-                out.add(elem)
-            else:
-                self.removed.add(elem.keyword or ("private tags" if elem.tag.is_private else str(elem.tag)))
-        out = copy.deepcopy(out)  # elements were shared with ``ds``, which must stay untouched
+            elem = ds[tag]
+            # Copies, so that cleaning below never touches ``ds``; only sequences need a deep one.
+            out.add(copy.deepcopy(elem) if elem.VR == "SQ" else DataElement(elem.tag, elem.VR, copy.copy(elem.value)))
         contexts = {"StudyInstanceUID": "study", "SeriesInstanceUID": series_context,
                     "FrameOfReferenceUID": f"{series_context}:for", "SOPInstanceUID": instance_context}
         for keyword, context in contexts.items():

@@ -21,13 +21,16 @@ _MAX_ZIP_BYTES = 64 * 1024**3
 class SourceFiles:
     """Files to examine, with what was found unusable while listing them.
 
-    ``display_root`` is how paths are shown (a zip's own name for its members).
+    ``display_root`` is how paths are shown (a zip's own name for its members). ``temporary``
+    says the files are extracted copies deleted when :func:`dicom_source` exits, so whatever
+    is read from them must be read then (no deferred reads of pixel data).
     """
 
     paths: list[Path]
     display_root: Path
     problems: list[tuple[str, str]] = field(default_factory=list)
     from_dicomdir: bool = False
+    temporary: bool = False
 
     def display(self, path: Path, root: Path) -> str:
         try:
@@ -102,7 +105,7 @@ def dicom_source(path: str | os.PathLike[str]) -> Iterator[tuple[SourceFiles, Pa
         try:
             _safe_extract(path, tmp)
             files = _walk(tmp)
-            yield SourceFiles(files, display_root=path), tmp
+            yield SourceFiles(files, display_root=path, temporary=True), tmp
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return

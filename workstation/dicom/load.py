@@ -6,8 +6,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from workstation.dicom.frames import FrameError
-from workstation.dicom.pixels import PlaneDecoder
+from workstation.dicom.frames import Frame, FrameError
+from workstation.dicom.pixels import NativeLayout, PlaneDecoder
 from workstation.dicom.scan import SeriesCandidate
 from workstation.dicom.stack import StackGeometry
 from workstation.errors import InputError
@@ -18,11 +18,20 @@ from workstation.progress import ProgressCallback, report
 
 def _rescaled_stack(stack: StackGeometry, decode: PlaneDecoder, progress: ProgressCallback | None,
                     label: str) -> NDArray[np.generic]:
-    """(n, rows, cols) modality values (HU for CT) in the stack's sorted order."""
+    """(n, rows, cols) modality values (HU for CT) in the stack's sorted order.
+
+    Integer values (slope 1, integer intercepts) come as int16 when every value fits, else
+    int32; any other rescale gives float32 ``stored * slope + intercept``, plane by plane.
+    """
     frames = stack.frames
     slopes = np.array([f.rescale_slope for f in frames])
     intercepts = np.array([f.rescale_intercept for f in frames])
     integral = bool(np.all(slopes == 1.0) and np.all(intercepts == np.round(intercepts)))
+    if integral:
+        layouts = [decode.layout(f) for f in frames]
+        first = layouts[0]
+        if first is not None and all(_same_layout(first, other) for other in layouts[1:]):
+            return _native_integral_stack(frames, first, [int(c) for c in intercepts], decode, progress, label)
     out: NDArray[np.generic] | None = None
     for n, frame in enumerate(frames):
         report(progress, n, len(frames), f"decoding {label}")
@@ -35,12 +44,68 @@ def _rescaled_stack(stack: StackGeometry, decode: PlaneDecoder, progress: Progre
             if intercepts[n]:
                 out[n] += int(intercepts[n])
         else:
-            out[n] = plane.astype(np.float32) * np.float32(slopes[n]) + np.float32(intercepts[n])
+            # The same arithmetic as plane.astype(float32) * slope + intercept, without temporaries.
+            np.multiply(plane, np.float32(slopes[n]), out=out[n], dtype=np.float32, casting="unsafe")
+            np.add(out[n], np.float32(intercepts[n]), out=out[n])
     report(progress, len(frames), len(frames), f"decoding {label}")
     assert out is not None
     if integral and out.size and out.min() >= -32768 and out.max() <= 32767:
         return out.astype(np.int16)
     return out
+
+
+def _same_layout(a: NativeLayout | None, b: NativeLayout | None) -> bool:
+    """Whether two planes' stored values have the same type, size and masking."""
+    return a is not None and b is not None and (a.dtype, a.rows, a.columns, a.bits_stored) == (
+        b.dtype, b.rows, b.columns, b.bits_stored)
+
+
+def _native_integral_stack(frames: list[Frame], layout: NativeLayout, intercepts: list[int], decode: PlaneDecoder,
+                           progress: ProgressCallback | None, label: str) -> NDArray[np.generic]:
+    """Integer modality values of native planes, read from the files straight into the result.
+
+    The same values and type as the general path of :func:`_rescaled_stack` (int16 when every
+    ``stored + intercept`` fits, else int32) without its int32 intermediate: 16-bit planes are
+    read into the int16 result itself and rescaled in place, one plane at a time while it is in
+    the cache. Whether a plane fits int16 follows from the range ``BitsStored`` allows, or else
+    from the plane's minimum and maximum. In int16, ``stored + intercept`` is computed modulo
+    2**16 (any stored type, any intercept), which is exact whenever the true value fits.
+    """
+    n = len(frames)
+    shape = (n, layout.rows, layout.columns)
+    low, high = layout.value_range()
+    in_place = layout.dtype.itemsize == 2 and layout.dtype.isnative
+    out16 = np.empty(shape, dtype=np.int16)
+    # 16-bit planes are read into the result; 8- and 32-bit ones into one plane-sized buffer.
+    raw = out16.view(layout.dtype) if in_place else np.empty((1, *shape[1:]), dtype=layout.dtype)
+    out32: NDArray[np.int32] | None = None  # once a plane does not fit int16
+    message = f"decoding {label}"
+    for k, frame in enumerate(frames):
+        report(progress, k, n, message)
+        plane = raw[k] if in_place else raw[0]
+        decode.read_into(frame, plane)
+        c = intercepts[k]
+        if out32 is None:
+            fits = low + c >= -32768 and high + c <= 32767
+            if not fits:
+                fits = int(plane.min()) + c >= -32768 and int(plane.max()) + c <= 32767
+            if fits:
+                c16 = np.int16((c + 32768) % 65536 - 32768)
+                if in_place:  # out16[k] holds the stored bits: add modulo 2**16
+                    if c16:
+                        np.add(out16[k], c16, out=out16[k])
+                else:
+                    np.add(plane, c16, out=out16[k], dtype=np.int16, casting="unsafe")
+                continue
+            out32 = np.empty(shape, dtype=np.int32)
+            out32[:k] = out16[:k]  # planes so far hold their exact values
+        np.add(plane, np.int32(c), out=out32[k], dtype=np.int32, casting="unsafe")
+    report(progress, n, n, message)
+    if out32 is None:
+        return out16
+    if out32.min() >= -32768 and out32.max() <= 32767:  # wrapped 32-bit values, as the general path
+        return out32.astype(np.int16)
+    return out32
 
 
 def _resample(stack: StackGeometry, values: NDArray[np.generic], progress: ProgressCallback | None,
@@ -56,8 +121,9 @@ def _resample(stack: StackGeometry, values: NDArray[np.generic], progress: Progr
     n, rows, cols = values.shape
     offsets = stack.offsets_mm
     x0, y0 = offsets[:, 0].min(), offsets[:, 1].min()
-    out_cols = int(round((offsets[:, 0].max() - x0) / row_mm)) + cols
-    out_rows = int(round((offsets[:, 1].max() - y0) / col_mm)) + rows
+    # ceil: the grid's last voxel centre must reach the most shifted plane's last pixel centre.
+    out_cols = int(np.ceil((offsets[:, 0].max() - x0) / row_mm - 1e-6)) + cols
+    out_rows = int(np.ceil((offsets[:, 1].max() - y0) / col_mm - 1e-6)) + rows
     k_count, spacing = stack.n_output_slices, stack.slice_spacing_mm
     fill = float(values.min())
     as_float = values.astype(np.float32, copy=False)

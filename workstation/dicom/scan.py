@@ -166,9 +166,9 @@ class ScanResult:
 
 def _truncation(ds: Any, path: Path) -> str | None:
     """Reason when the file ends before its (deferred) native pixel data does."""
-    try:
-        elem = ds.get_item("PixelData")
-    except KeyError:
+    # keep_deferred: look at the element's header only; reading the value would load every file's pixels.
+    elem = ds.get_item("PixelData", keep_deferred=True)
+    if elem is None:
         return None
     length = getattr(elem, "length", None)
     tell = getattr(elem, "value_tell", None)
@@ -198,14 +198,15 @@ def _group(frames: list[Frame]) -> list[tuple[tuple[Any, ...], list[Frame], int]
     for f in frames:
         ds = f.dataset
         key = (str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or ""),
-               str(ds.get("Modality", "") or ""), str(ds.get("SeriesNumber", "") or ""), f.rows, f.columns)
+               str(ds.get("Modality", "") or ""), str(ds.get("SeriesNumber", "") or ""))
         by_series.setdefault(key, []).append(f)
     groups = []
     for key, members in by_series.items():
+        # Pixel grid and orientation together, so the count covers every geometry the series mixes.
         clusters: list[list[Frame]] = []
         for f in members:
             for cluster in clusters:
-                if _same_orientation(cluster[0], f):
+                if (cluster[0].rows, cluster[0].columns) == (f.rows, f.columns) and _same_orientation(cluster[0], f):
                     cluster.append(f)
                     break
             else:
@@ -222,14 +223,17 @@ def scan_path(path: str | os.PathLike[str], *, progress: ProgressCallback | None
     ``rejected`` with the reason.
     """
     with dicom_source(path) as (source, root):
-        return _scan_files(source.paths, root, source.display_root, str(path), source.problems, progress)
+        return _scan_files(source.paths, root, source.display_root, str(path), source.problems, progress,
+                           defer_size=None if source.temporary else 4096)
 
 
 def _scan_files(paths: list[Path], root: Path, display_root: Path, label: str,
-                problems: list[tuple[str, str]], progress: ProgressCallback | None) -> ScanResult:
+                problems: list[tuple[str, str]], progress: ProgressCallback | None, *,
+                defer_size: int | None = 4096) -> ScanResult:
     rejected = list(problems)
     frames: list[Frame] = []
     no_geometry: list[Frame] = []
+    seen_instances: dict[str, str] = {}
     for n, p in enumerate(paths):
         report(progress, n, len(paths), "reading DICOM headers")
         try:
@@ -237,13 +241,18 @@ def _scan_files(paths: list[Path], root: Path, display_root: Path, label: str,
         except ValueError:
             shown = str(p)
         try:
-            ds = read_header(p)
+            ds = read_header(p, defer_size=defer_size)
             if str(ds.get("SOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
                 continue
             trunc = _truncation(ds, p)
             if trunc:
                 raise FrameError(trunc)
             got = frames_of(ds, p, shown)
+            # The same instance twice (a copied file): same SOP Instance UID and the same size.
+            instance = f"{ds.get('SOPInstanceUID', '') or ''}:{p.stat().st_size}"
+            if not instance.startswith(":") and instance in seen_instances:
+                raise FrameError(f"a copy of {seen_instances[instance]} (same SOP Instance UID): ignored")
+            seen_instances.setdefault(instance, shown)
         except FrameError as exc:
             rejected.append((shown, str(exc)))
             continue
@@ -292,5 +301,13 @@ def _analyse(candidate: SeriesCandidate) -> None:
         candidate.problem = str(exc)
         return
     candidate.stacks = stacks
-    for text in stacks[0].notes():
-        candidate.notes.append(text)
+    # Every volume's findings, not only the first's: a gap may be in one time point only.
+    volumes_of: dict[str, list[int]] = {}
+    for index, stack in enumerate(stacks, start=1):
+        for text in stack.notes():
+            volumes_of.setdefault(text, []).append(index)
+    for text, which in volumes_of.items():
+        if len(which) == len(stacks):
+            candidate.notes.append(text)
+        else:
+            candidate.notes.append(f"volume{'s' if len(which) > 1 else ''} {', '.join(map(str, which))}: {text}")

@@ -14,35 +14,16 @@ from typing import Any
 import numpy as np
 
 from workstation.errors import InputError, OutputError
-from workstation.geometry import affine_from_geometry
 from workstation.io.atomic import atomic_path
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.volume import Volume
+from workstation.sitk_image import sitk_affine, to_sitk
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
 def is_volume_file(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(VOLUME_SUFFIXES)
-
-
-def to_sitk(array: np.ndarray, ijk_to_lps: np.ndarray) -> Any:
-    """A SimpleITK image of ``array`` [k, j, i] placed by ``ijk_to_lps``."""
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
-    linear = np.asarray(ijk_to_lps)[:3, :3]
-    spacing = np.linalg.norm(linear, axis=0)
-    image.SetSpacing([float(s) for s in spacing])
-    image.SetOrigin([float(x) for x in np.asarray(ijk_to_lps)[:3, 3]])
-    image.SetDirection([float(x) for x in (linear / spacing).ravel()])
-    return image
-
-
-def sitk_affine(image: Any) -> np.ndarray:
-    """4x4 ``ijk_to_lps`` of a SimpleITK image."""
-    direction = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
-    return affine_from_geometry(image.GetSpacing(), image.GetOrigin(), direction)
 
 
 def _read_sitk(path: Path) -> Any:

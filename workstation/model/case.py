@@ -109,6 +109,11 @@ class Case:
     def add_mesh(self, mesh: SurfaceMesh) -> SurfaceMesh:
         return self._add(self.meshes, mesh, "mesh", self.events.mesh_added)
 
+    def remove_mesh(self, mesh_id: str) -> None:
+        self._require(self.meshes, mesh_id, "mesh")
+        del self.meshes[mesh_id]
+        self.events.mesh_removed.emit(mesh_id)
+
     def add_tet_mesh(self, mesh: TetMesh) -> TetMesh:
         return self._add(self.tet_meshes, mesh, "tetmesh", self.events.tet_mesh_added)
 

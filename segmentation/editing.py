@@ -1,0 +1,61 @@
+"""Manual edits on a mask: spherical brush in mm, cuts by a plane or a cylinder (LPS mm)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from workstation.geometry import apply_affine
+
+
+def _grid_lps(ijk_to_lps: NDArray[np.float64], shape: tuple[int, ...],
+              box: tuple[slice, slice, slice] | None = None) -> NDArray[np.float64]:
+    box = box or tuple(slice(0, n) for n in shape)  # type: ignore[assignment]
+    k, j, i = np.meshgrid(*(np.arange(s.start, s.stop) for s in box), indexing="ij")  # type: ignore[union-attr]
+    return apply_affine(ijk_to_lps, np.stack([i, j, k], axis=-1))
+
+
+def sphere_mask(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, center_lps: ArrayLike,
+                radius_mm: float) -> NDArray[np.bool_]:
+    """(K, J, I) voxels whose centre lies within ``radius_mm`` of ``center_lps``."""
+    if not radius_mm > 0:
+        raise ValueError(f"brush radius_mm must be > 0, got {radius_mm}")
+    affine = np.asarray(ijk_to_lps, dtype=float)
+    center = np.asarray(center_lps, dtype=float)
+    # Only the box around the sphere is evaluated: a brush stroke stays cheap on a big volume.
+    corners = np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]) * radius_mm + center
+    ijk = apply_affine(np.linalg.inv(affine), corners)
+    low = np.clip(np.floor(ijk.min(0)).astype(int), 0, np.array(shape[::-1]) - 1)
+    high = np.clip(np.ceil(ijk.max(0)).astype(int) + 1, 0, np.array(shape[::-1]))
+    out = np.zeros(shape, dtype=bool)
+    if np.any(high <= low):
+        return out
+    box = (slice(low[2], high[2]), slice(low[1], high[1]), slice(low[0], high[0]))
+    lps = _grid_lps(affine, shape, box)
+    out[box] = np.sum((lps - center) ** 2, axis=-1) <= radius_mm**2
+    return out
+
+
+def plane_side(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, origin_lps: ArrayLike,
+               normal_lps: ArrayLike) -> NDArray[np.bool_]:
+    """(K, J, I) voxels on the side of the plane the normal points to."""
+    normal = np.asarray(normal_lps, dtype=float)
+    if np.linalg.norm(normal) < 1e-12:
+        raise ValueError("plane normal must not be zero")
+    lps = _grid_lps(np.asarray(ijk_to_lps, dtype=float), shape)
+    return (lps - np.asarray(origin_lps, dtype=float)) @ normal > 0
+
+
+def cylinder_mask(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, start_lps: ArrayLike, end_lps: ArrayLike,
+                  radius_mm: float) -> NDArray[np.bool_]:
+    """(K, J, I) voxels inside the finite cylinder from ``start_lps`` to ``end_lps`` of ``radius_mm``."""
+    start, end = np.asarray(start_lps, dtype=float), np.asarray(end_lps, dtype=float)
+    axis = end - start
+    length = np.linalg.norm(axis)
+    if length < 1e-9 or not radius_mm > 0:
+        raise ValueError("cylinder needs distinct end points and radius_mm > 0")
+    axis /= length
+    rel = _grid_lps(np.asarray(ijk_to_lps, dtype=float), shape) - start
+    along = rel @ axis
+    radial = np.linalg.norm(rel - along[..., None] * axis, axis=-1)
+    return (along >= 0) & (along <= length) & (radial <= radius_mm)

@@ -1,0 +1,88 @@
+"""Morphology with margins in millimetres (exact Euclidean distances on anisotropic grids).
+
+Masks are boolean ``[k, j, i]`` arrays; ``spacing_mm`` is the volume's ``[x, y, z]`` spacing
+along i, j, k. Every function returns a new array and leaves its input untouched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage as ndi
+
+from segmentation.structuring import kji_spacing
+
+
+def _check(margin_mm: float) -> None:
+    if not np.isfinite(margin_mm) or margin_mm < 0:
+        raise ValueError(f"margin_mm must be a finite number >= 0, got {margin_mm}")
+
+
+def _bbox(mask: NDArray[np.bool_], pad: NDArray[np.int64]) -> tuple[slice, ...] | None:
+    if not mask.any():
+        return None
+    slices = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        slices.append(slice(max(hits[0] - pad[axis], 0), min(hits[-1] + pad[axis] + 1, mask.shape[axis])))
+    return tuple(slices)
+
+
+def grow(mask: ArrayLike, margin_mm: float, *, spacing_mm: ArrayLike) -> NDArray[np.bool_]:
+    """Voxels within ``margin_mm`` of ``mask`` (mask included)."""
+    _check(margin_mm)
+    mask = np.asarray(mask, dtype=bool)
+    sp = kji_spacing(spacing_mm)
+    pad = np.ceil(margin_mm / sp).astype(np.int64) + 1
+    box = _bbox(mask, pad)
+    out = np.zeros_like(mask)
+    if box is None or margin_mm == 0:
+        return mask.copy()
+    distance = ndi.distance_transform_edt(~mask[box], sampling=sp)
+    out[box] = distance <= margin_mm + 1e-9
+    return out
+
+
+def shrink(mask: ArrayLike, margin_mm: float, *, spacing_mm: ArrayLike) -> NDArray[np.bool_]:
+    """Voxels of ``mask`` farther than ``margin_mm`` from its outside."""
+    _check(margin_mm)
+    mask = np.asarray(mask, dtype=bool)
+    if margin_mm == 0 or not mask.any():
+        return mask.copy()
+    sp = kji_spacing(spacing_mm)
+    padded = np.pad(mask, 1)  # the grid's border counts as outside
+    distance = ndi.distance_transform_edt(padded, sampling=sp)[1:-1, 1:-1, 1:-1]
+    return distance > margin_mm + 1e-9
+
+
+def open_mask(mask: ArrayLike, radius_mm: float, *, spacing_mm: ArrayLike) -> NDArray[np.bool_]:
+    """Opening: removes parts thinner than ``2 * radius_mm``."""
+    return grow(shrink(mask, radius_mm, spacing_mm=spacing_mm), radius_mm, spacing_mm=spacing_mm) & np.asarray(
+        mask, dtype=bool)
+
+
+def close_mask(mask: ArrayLike, radius_mm: float, *, spacing_mm: ArrayLike) -> NDArray[np.bool_]:
+    """Closing: fills gaps and dents narrower than ``2 * radius_mm``."""
+    mask = np.asarray(mask, dtype=bool)
+    sp = kji_spacing(spacing_mm)
+    pad = int(np.ceil(radius_mm / sp.min())) + 1
+    padded = np.pad(mask, pad)  # so that growing is not clipped by the grid's border
+    closed = shrink(grow(padded, radius_mm, spacing_mm=spacing_mm), radius_mm, spacing_mm=spacing_mm)
+    return closed[pad:-pad, pad:-pad, pad:-pad] | mask
+
+
+def fill_holes(mask: ArrayLike, *, per_slice: bool = False) -> NDArray[np.bool_]:
+    """Fill enclosed cavities: in 3-D, or in each axial (k) slice with ``per_slice=True``."""
+    mask = np.asarray(mask, dtype=bool)
+    if not per_slice:
+        return ndi.binary_fill_holes(mask)
+    return np.stack([ndi.binary_fill_holes(plane) for plane in mask])
+
+
+def hollow(mask: ArrayLike, thickness_mm: float, *, spacing_mm: ArrayLike, inside: bool = True) -> NDArray[np.bool_]:
+    """A shell of ``thickness_mm`` along the surface: inside the mask, or outside it (``inside=False``)."""
+    mask = np.asarray(mask, dtype=bool)
+    if inside:
+        return mask & ~shrink(mask, thickness_mm, spacing_mm=spacing_mm)
+    return grow(mask, thickness_mm, spacing_mm=spacing_mm) & ~mask

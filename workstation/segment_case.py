@@ -1,0 +1,212 @@
+"""Segmentation on a case: what ``twin segment|labels|mesh|stats`` and the app's segment editor call.
+
+A case keeps one label map per volume (id ``<volume id>-labels``): the saved source of truth.
+Surfaces are derived from it, carry the parameters that rebuild them, and are dropped when it
+changes (:meth:`Case.replace_label_map`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from segmentation.islands import keep_at_points
+from segmentation.labels import PALETTE, empty_label_map, set_segment
+from segmentation.statistics import SegmentStatistics, segment_statistics
+from segmentation.threshold import CT_PRESETS, preset_mask
+from workstation.errors import InputError
+from workstation.model.case import Case
+from workstation.model.labelmap import LabelMap, Segment
+from workstation.model.mesh import SurfaceMesh
+from workstation.model.volume import Volume
+from workstation.progress import ProgressCallback
+
+
+def label_map_id(volume: Volume) -> str:
+    return f"{volume.id}-labels"
+
+
+def case_volume(case: Case, volume_id: str | None = None) -> Volume:
+    try:
+        return case.volume(volume_id)
+    except KeyError as exc:
+        raise InputError(f"--volume: {exc.args[0]}") from None
+
+
+def case_label_map(case: Case, volume: Volume) -> LabelMap:
+    """The case's label map of ``volume`` (an empty one when there is none yet)."""
+    existing = case.label_maps.get(label_map_id(volume))
+    return existing if existing is not None else replace(empty_label_map(volume), id=label_map_id(volume))
+
+
+def store_label_map(case: Case, label_map: LabelMap) -> LabelMap:
+    """Put ``label_map`` in the case (replacing the previous one and its derived surfaces)."""
+    if label_map.id in case.label_maps:
+        return case.replace_label_map(label_map)
+    return case.add_label_map(label_map)
+
+
+def _point_kji(volume: Volume, point_lps: ArrayLike) -> tuple[int, int, int]:
+    i, j, k = np.rint(volume.lps_to_ijk_points(np.asarray(point_lps, dtype=float))).astype(int)
+    if not (0 <= i < volume.size_ijk[0] and 0 <= j < volume.size_ijk[1] and 0 <= k < volume.size_ijk[2]):
+        raise InputError(f"--point {tuple(point_lps)}: outside the volume (LPS mm)")
+    return int(k), int(j), int(i)
+
+
+def segment_with_preset(case: Case, preset: str, *, name: str | None = None, points_lps: ArrayLike | None = None,
+                        volume_id: str | None = None, overwrite: bool = True) -> tuple[LabelMap, str]:
+    """Add a preset's segment (optionally only the pieces under ``points_lps``) to the case.
+
+    Returns the new label map and the segment's name.
+    """
+    volume = case_volume(case, volume_id)
+    if preset not in CT_PRESETS:
+        raise InputError(f"--preset {preset}: unknown; presets: {', '.join(CT_PRESETS)}")
+    try:
+        mask = preset_mask(volume, preset)
+    except ValueError as exc:
+        raise InputError(f"--preset {preset}: {exc}") from None
+    if points_lps is not None:
+        points = [_point_kji(volume, p) for p in np.atleast_2d(np.asarray(points_lps, dtype=float))]
+        try:
+            mask = keep_at_points(mask, points, connectivity=6)
+        except ValueError as exc:
+            raise InputError(f"--point: {exc} of preset {preset}") from None
+    if not mask.any():
+        raise InputError(f"--preset {preset}: found nothing in volume '{volume.id}'")
+    name = name or preset
+    label_map = set_segment(case_label_map(case, volume), mask, name=name, color_rgb=CT_PRESETS[preset].color_rgb,
+                            overwrite=overwrite)
+    label_map = replace(label_map, provenance={**label_map.provenance, name: {
+        "tool": "preset", "preset": preset, "points_lps": None if points_lps is None else
+        np.atleast_2d(np.asarray(points_lps, dtype=float)).tolist()}})
+    return store_label_map(case, label_map), name
+
+
+def _sidecar_names(path: Path) -> dict[int, dict[str, Any]]:
+    for candidate in (Path(str(path) + ".json"), path.with_name(path.name.split(".")[0] + ".json")):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise InputError(f"{candidate}: unreadable sidecar ({exc})") from None
+            entries = data.get("segments", data) if isinstance(data, dict) else data
+            if isinstance(entries, dict):
+                return {int(k): ({"name": v} if isinstance(v, str) else dict(v)) for k, v in entries.items()}
+            return {int(e["value"]): dict(e) for e in entries}
+    return {}
+
+
+def read_labels_onto(volume: Volume, path: str | os.PathLike[str]) -> LabelMap:
+    """A label-map file (.nrrd, .nii.gz, DICOM SEG .dcm) on ``volume``'s grid by physical position."""
+    from workstation.io.label_files import read_label_map_file
+
+    return read_label_map_file(path, reference=volume)
+
+
+def segment_from_seeds(case: Case, seeds_path: str | os.PathLike[str], *, background: int,
+                       volume_id: str | None = None, progress: ProgressCallback | None = None) -> LabelMap:
+    """Grow every seed label of a seeds file over the volume; background voxels become 0.
+
+    Segments are named from the seeds file's own segment names, a JSON sidecar
+    (``{"5": "liver", ...}``), or ``label_<value>``.
+    """
+    from segmentation.grow_from_seeds import grow_from_seeds
+
+    volume = case_volume(case, volume_id)
+    seeds_path = Path(seeds_path)
+    seeds = read_labels_onto(volume, seeds_path)
+    values = [int(v) for v in seeds.present_values()]
+    if background not in values:
+        raise InputError(f"--background {background}: the seeds in {seeds_path} hold no voxel of that value "
+                         f"(values: {values})")
+    if len(values) < 2:
+        raise InputError(f"{seeds_path}: seeds need at least one structure besides the background {background}")
+    try:
+        grown = grow_from_seeds(volume, np.asarray(seeds.array), background_value=background, progress=progress)
+    except ValueError as exc:
+        raise InputError(f"{seeds_path}: {exc}") from None
+    names = _sidecar_names(seeds_path)
+    label_map = case_label_map(case, volume)
+    for n, value in enumerate(v for v in values if v != background):
+        known = next((s for s in seeds.segments if s.value == value), None)
+        entry = names.get(value, {})
+        name = entry.get("name") or (known.name if known else f"label_{value}")
+        color = tuple(entry["color_rgb"]) if "color_rgb" in entry else (
+            known.color_rgb if known else PALETTE[n % len(PALETTE)])
+        label_map = _set_keeping_value(label_map, grown == value, name=name, color=color, value=value)
+    label_map = replace(label_map, provenance={**label_map.provenance, "grow_from_seeds": {
+        "seeds_file": seeds_path.name, "background": background, "values": values}})
+    return store_label_map(case, label_map)
+
+
+def _set_keeping_value(label_map: LabelMap, mask: np.ndarray, *, name: str, color: Any, value: int) -> LabelMap:
+    taken = {s.value: s.name for s in label_map.segments}
+    keep = value if (value not in taken or taken[value] == name) else None
+    return set_segment(label_map, mask, name=name, color_rgb=tuple(color), value=keep)
+
+
+def import_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | None = None) -> LabelMap:
+    """Merge a label-map file's segments into the case's label map (same values where free)."""
+    volume = case_volume(case, volume_id)
+    imported = read_labels_onto(volume, path)
+    label_map = case_label_map(case, volume)
+    segments = list(imported.segments) or [Segment(int(v), f"label_{int(v)}", PALETTE[n % len(PALETTE)])
+                                           for n, v in enumerate(imported.present_values())]
+    for segment in segments:
+        label_map = _set_keeping_value(label_map, imported.array == segment.value, name=segment.name,
+                                       color=segment.color_rgb, value=segment.value)
+    return store_label_map(case, label_map)
+
+
+def export_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | None = None) -> LabelMap:
+    """Write the case's label map (.nrrd, .nii.gz, or DICOM SEG .dcm referencing the source series)."""
+    from workstation.io.label_files import write_label_map
+
+    volume = case_volume(case, volume_id)
+    label_map = case.label_maps.get(label_map_id(volume))
+    if label_map is None or not label_map.segments:
+        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
+    write_label_map(label_map, path, source_headers=case.source_headers.get(volume.id), reference_volume=volume)
+    return label_map
+
+
+def build_surfaces(case: Case, *, segments: list[str] | None = None, volume_id: str | None = None,
+                   progress: ProgressCallback | None = None) -> list[SurfaceMesh]:
+    """Surfaces of the case's segments (all, or ``segments``) with default settings, stored in the case."""
+    from segmentation.surface import label_to_surface
+
+    volume = case_volume(case, volume_id)
+    label_map = case.label_maps.get(label_map_id(volume))
+    if label_map is None or not label_map.segments:
+        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
+    names = segments or [s.name for s in label_map.segments]
+    meshes = []
+    for name in names:
+        try:
+            segment = label_map.segment(name)
+        except KeyError as exc:
+            raise InputError(f"--segment: {exc.args[0]}") from None
+        if not (label_map.array == segment.value).any():
+            raise InputError(f"--segment {name}: the segment is empty")
+        mesh = label_to_surface(label_map, name, progress=progress)
+        mesh = replace(mesh, id=f"{label_map.id}-{segment.name}", name=segment.name,
+                       provenance={**mesh.provenance, "label_map_id": label_map.id})
+        if mesh.id in case.meshes:
+            case.remove_mesh(mesh.id)
+        meshes.append(case.add_mesh(mesh))
+    return meshes
+
+
+def statistics(case: Case, *, volume_id: str | None = None) -> list[SegmentStatistics]:
+    volume = case_volume(case, volume_id)
+    label_map = case.label_maps.get(label_map_id(volume))
+    if label_map is None:
+        return []
+    return segment_statistics(label_map, volume)

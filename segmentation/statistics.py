@@ -32,14 +32,19 @@ class SegmentStatistics:
 
 
 def surface_area_mm2(mask: NDArray[np.bool_], spacing_mm: NDArray[np.float64]) -> float:
-    """Area of the marching-cubes surface of ``mask`` (K, J, I) at the 0.5 level, in mm^2."""
+    """Area of the surface of ``mask`` (K, J, I) in mm^2.
+
+    Marching cubes at the 0.5 level of the mask blurred by one voxel: on the raw mask the
+    staircase adds about 10% to the area of a sphere; blurred, about 1%.
+    """
+    from scipy.ndimage import gaussian_filter
     from skimage.measure import marching_cubes, mesh_surface_area
 
     if not mask.any():
         return 0.0
     index = np.nonzero(mask)
     box = tuple(slice(max(int(ix.min()) - 1, 0), int(ix.max()) + 2) for ix in index)
-    crop = np.pad(mask[box], 1).astype(np.float32)
+    crop = gaussian_filter(np.pad(mask[box], 3).astype(np.float32), sigma=1.0)
     vertices, faces, _, _ = marching_cubes(crop, level=0.5, spacing=tuple(kji_spacing(spacing_mm)))
     return float(mesh_surface_area(vertices, faces))
 

@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Debian packages the test suite needs (installed by `make test` when missing; root on CI).
-SYSTEM_PACKAGES :=
+# Debian packages the tests and the demo need (off-screen OpenGL for VTK snapshots); installed when missing.
+SYSTEM_PACKAGES := libegl1 libgl1-mesa-dri
 
 .PHONY: install demo test lint sysdeps bench clean
 
@@ -23,7 +23,7 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-demo: $(STAMP)
+demo: $(STAMP) sysdeps
 	$(BIN)/twin demo --out demo-output
 
 lint: $(STAMP)

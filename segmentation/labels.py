@@ -22,6 +22,28 @@ PALETTE = (
 )
 
 
+# Conventional colours of common structures (after 3D Slicer's generic anatomy colours), by lower-case name.
+ANATOMY_COLORS: dict[str, tuple[float, float, float]] = {
+    "bone": (0.945, 0.839, 0.569), "vertebra": (0.945, 0.839, 0.569), "rib": (0.945, 0.839, 0.569),
+    "liver": (0.867, 0.51, 0.396), "spleen": (0.616, 0.424, 0.635), "kidney": (0.725, 0.4, 0.325),
+    "aorta": (0.878, 0.31, 0.294), "artery": (0.878, 0.31, 0.294), "vena": (0.0, 0.592, 0.808),
+    "vein": (0.0, 0.592, 0.808), "spinal_cord": (0.957, 0.839, 0.318), "nerve": (0.957, 0.839, 0.318),
+    "tumor": (0.565, 0.933, 0.565), "tumour": (0.565, 0.933, 0.565), "lung": (0.773, 0.933, 0.976),
+    "stomach": (0.847, 0.518, 0.404), "pancreas": (0.976, 0.706, 0.435), "gallbladder": (0.545, 0.592, 0.306),
+    "heart": (0.808, 0.294, 0.357), "muscle": (0.753, 0.408, 0.345), "fat": (0.902, 0.863, 0.275),
+    "skin": (0.694, 0.478, 0.396), "body": (0.694, 0.478, 0.396), "disc": (0.435, 0.722, 0.824),
+}
+
+
+def color_for(name: str, index: int = 0) -> tuple[float, float, float]:
+    """The conventional colour of a structure named ``name`` (first matching word), else a palette colour."""
+    lowered = name.lower()
+    for key, color in ANATOMY_COLORS.items():
+        if key in lowered:
+            return color
+    return PALETTE[index % len(PALETTE)]
+
+
 def empty_label_map(volume: Volume, *, name: str = "segmentation") -> LabelMap:
     """An empty label map on ``volume``'s grid."""
     return LabelMap(array=np.zeros(volume.shape, dtype=np.uint8), ijk_to_lps=volume.ijk_to_lps, name=name,
@@ -49,7 +71,7 @@ def set_segment(label_map: LabelMap, mask: ArrayLike, *, name: str, color_rgb: t
         value = next_value(label_map) if value is None else int(value)
         if any(s.value == value for s in label_map.segments):
             raise ValueError(f"label value {value} is already segment {label_map.segment(value).name!r}")
-        segment = Segment(value, name, color_rgb or PALETTE[(value - 1) % len(PALETTE)])
+        segment = Segment(value, name, color_rgb or color_for(name, value - 1))
     dtype = np.uint8 if max(segment.value, int(label_map.array.max(initial=0))) < 256 else np.uint16
     array = label_map.array.astype(dtype, copy=True)
     array[array == segment.value] = 0

@@ -10,12 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from segmentation.editing import sphere_mask
+from workstation import segment_case
 from workstation.bundle import save_case
 from workstation.importer import import_path
 from workstation.io.atomic import write_text_atomic
+from workstation.model.case import Case
+from workstation.model.volume import Volume
 from workstation.preview import write_previews
 from workstation.progress import ProgressCallback
-from workstation.samples import sample_dicom_dir
+from workstation.samples import SAMPLES_DIR, sample_dicom_dir
 
 
 def run_demo(out_dir: str | os.PathLike[str], *, progress: ProgressCallback | None = None,
@@ -50,7 +54,55 @@ def run_demo(out_dir: str | os.PathLike[str], *, progress: ProgressCallback | No
         "deidentification": result.case.deidentification,
         "log": result.case.log,
     }
+    made += _segmentation_stage(result.case, volume, out, progress=progress, say=say)
+    save_case(result.case, case_path, progress=progress)
+    summary["segments"] = [s.to_dict() for s in segment_case.statistics(result.case)]
     summary_path = out / "summary.json"
     write_text_atomic(summary_path, json.dumps(summary, indent=1))
     made.append((summary_path, "summary: geometry (ijk_to_lps), HU range, import log, de-identification"))
+    return made
+
+
+BACKGROUND = 255
+
+
+def _segmentation_stage(case: Case, volume: Volume, out: Path, *, progress: ProgressCallback | None,
+                        say: Callable[[str], Any]) -> list[tuple[Path, str]]:
+    """Segments from the sample's shipped seed points, their surfaces as STL and 3MF, and a picture."""
+    from workstation.io.mesh_files import write_mesh
+    from workstation.render.snapshot import render_surfaces
+
+    seeds_file = SAMPLES_DIR / "ct-abdomen-20" / "seeds.json"
+    plan = json.loads(seeds_file.read_text(encoding="utf-8"))
+    say(f"segmenting with the sample's seed points ({seeds_file.name}) ...")
+    for step in plan["steps"]:
+        if step["tool"] == "preset":
+            segment_case.segment_with_preset(case, step["preset"], name=step["segment"],
+                                             points_lps=step.get("points_lps"))
+        elif step["tool"] == "grow_from_seeds":
+            seeds = np.zeros(volume.shape, dtype=np.uint8)
+            names: dict[int, dict[str, Any]] = {}
+            for value, (name, points) in enumerate(step["structures"].items(), start=1):
+                names[value] = {"name": name}
+                for point in points:
+                    seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = value
+            for points in step["background"].values():
+                for point in points:
+                    seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = BACKGROUND
+            segment_case.grow_segments(case, seeds, background=BACKGROUND, names=names, progress=progress,
+                                       source=seeds_file.name)
+    for stat in segment_case.statistics(case):
+        say(f"  segment {stat.name!r}: {stat.volume_ml:.1f} ml, mean {stat.mean:.0f} HU")
+    meshes = segment_case.build_surfaces(case, progress=progress)
+    made: list[tuple[Path, str]] = []
+    surfaces = out / "surfaces"
+    surfaces.mkdir(exist_ok=True)
+    for mesh in meshes:
+        path = surfaces / f"{mesh.name}.stl"
+        write_mesh(mesh, path)
+        made.append((path, f"surface of {mesh.name} ({mesh.n_triangles} triangles, binary STL, LPS mm)"))
+    write_mesh(meshes, out / "anatomy.3mf")
+    made.append((out / "anatomy.3mf", "all surfaces for 3D printing (3MF, millimetres, colours)"))
+    picture = render_surfaces(meshes, out / "anatomy.png", view="anterior_superior", title="sample CT")
+    made.append((picture, "the segmented anatomy seen from anterior-superior"))
     return made

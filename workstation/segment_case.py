@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from segmentation.islands import keep_at_points
-from segmentation.labels import PALETTE, empty_label_map, set_segment
+from segmentation.labels import color_for, empty_label_map, set_segment
 from segmentation.statistics import SegmentStatistics, segment_statistics
 from segmentation.threshold import CT_PRESETS, preset_mask
 from workstation.errors import InputError
@@ -117,32 +117,48 @@ def segment_from_seeds(case: Case, seeds_path: str | os.PathLike[str], *, backgr
     Segments are named from the seeds file's own segment names, a JSON sidecar
     (``{"5": "liver", ...}``), or ``label_<value>``.
     """
-    from segmentation.grow_from_seeds import grow_from_seeds
-
     volume = case_volume(case, volume_id)
     seeds_path = Path(seeds_path)
     seeds = read_labels_onto(volume, seeds_path)
-    values = [int(v) for v in seeds.present_values()]
-    if background not in values:
-        raise InputError(f"--background {background}: the seeds in {seeds_path} hold no voxel of that value "
-                         f"(values: {values})")
-    if len(values) < 2:
-        raise InputError(f"{seeds_path}: seeds need at least one structure besides the background {background}")
-    try:
-        grown = grow_from_seeds(volume, np.asarray(seeds.array), background_value=background, progress=progress)
-    except ValueError as exc:
-        raise InputError(f"{seeds_path}: {exc}") from None
     names = _sidecar_names(seeds_path)
+    for segment in seeds.segments:
+        names.setdefault(segment.value, {"name": segment.name, "color_rgb": segment.color_rgb})
+    try:
+        return grow_segments(case, np.asarray(seeds.array), background=background, names=names,
+                             volume_id=volume_id, progress=progress, source=seeds_path.name)
+    except InputError as exc:
+        raise InputError(f"{seeds_path}: {exc}") from None
+
+
+def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict[int, dict[str, Any]] | None = None,
+                  volume_id: str | None = None, progress: ProgressCallback | None = None,
+                  source: str = "painted strokes") -> LabelMap:
+    """Grow-from-seeds on the case's volume with seeds (K, J, I) on its grid; 0 = unknown.
+
+    Every seed value other than ``background`` becomes a segment (``names[value]`` gives its name
+    and colour, else ``label_<value>``), written over the case's label map.
+    """
+    from segmentation.grow_from_seeds import grow_from_seeds
+
+    volume = case_volume(case, volume_id)
+    names = names or {}
+    values = [int(v) for v in np.unique(seeds) if v != 0]
+    if background not in values:
+        raise InputError(f"--background {background}: no seed has that value (values: {values})")
+    if len(values) < 2:
+        raise InputError(f"seeds need at least one structure besides the background {background}")
+    try:
+        grown = grow_from_seeds(volume, seeds, background_value=background, progress=progress)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     label_map = case_label_map(case, volume)
     for n, value in enumerate(v for v in values if v != background):
-        known = next((s for s in seeds.segments if s.value == value), None)
         entry = names.get(value, {})
-        name = entry.get("name") or (known.name if known else f"label_{value}")
-        color = tuple(entry["color_rgb"]) if "color_rgb" in entry else (
-            known.color_rgb if known else PALETTE[n % len(PALETTE)])
+        name = entry.get("name") or f"label_{value}"
+        color = tuple(entry["color_rgb"]) if entry.get("color_rgb") else color_for(name, n)
         label_map = _set_keeping_value(label_map, grown == value, name=name, color=color, value=value)
     label_map = replace(label_map, provenance={**label_map.provenance, "grow_from_seeds": {
-        "seeds_file": seeds_path.name, "background": background, "values": values}})
+        "seeds": source, "background": background, "values": values}})
     return store_label_map(case, label_map)
 
 
@@ -157,7 +173,7 @@ def import_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | 
     volume = case_volume(case, volume_id)
     imported = read_labels_onto(volume, path)
     label_map = case_label_map(case, volume)
-    segments = list(imported.segments) or [Segment(int(v), f"label_{int(v)}", PALETTE[n % len(PALETTE)])
+    segments = list(imported.segments) or [Segment(int(v), f"label_{int(v)}", color_for("", n))
                                            for n, v in enumerate(imported.present_values())]
     for segment in segments:
         label_map = _set_keeping_value(label_map, imported.array == segment.value, name=segment.name,

@@ -13,17 +13,32 @@ from workstation.demo import run_demo
 from workstation.model import Volume
 from workstation.preview import resample_plane, write_previews
 
+SEGMENTS = ["aorta", "bone", "liver", "spinal_cord", "vertebra_T12"]
 
-def test_demo_makes_case_summary_and_previews(tmp_path: Path) -> None:
+
+def test_demo_makes_case_segments_surfaces_and_pictures(tmp_path: Path) -> None:
+    import trimesh
+
     lines: list[str] = []
     made = run_demo(tmp_path / "out", say=lines.append)
-    names = sorted(p.name for p, _ in made)
-    assert names == ["case", "preview-axial.png", "preview-coronal.png", "preview-sagittal.png", "summary.json"]
+    names = sorted(p.relative_to(tmp_path / "out").as_posix() for p, _ in made)
+    assert names == sorted(["case", "preview-axial.png", "preview-coronal.png", "preview-sagittal.png",
+                            "summary.json", "anatomy.3mf", "anatomy.png",
+                            *(f"surfaces/{s}.stl" for s in SEGMENTS)])
     case = load_case(tmp_path / "out" / "case")
     assert case.volume().shape == (20, 512, 512)
+    labels = case.label_maps["ct-labels"]
+    assert sorted(s.name for s in labels.segments) == SEGMENTS
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["volume"]["shape"] == [20, 512, 512] and summary["coordinate_system"] == "LPS"
     assert summary["hounsfield_units"]["min"] == -1024 and summary["hounsfield_units"]["max"] == 1839
+    stats = {s["name"]: s for s in summary["segments"]}
+    assert stats["liver"]["mean"] == pytest.approx(90, abs=25) and stats["liver"]["volume_ml"] > 500
+    assert stats["bone"]["mean"] > 250 and stats["aorta"]["mean"] == pytest.approx(150, abs=40)
+    assert stats["spinal_cord"]["mean"] < 100 < stats["vertebra_T12"]["mean"]
+    for segment in SEGMENTS:
+        mesh = trimesh.load(tmp_path / "out" / "surfaces" / f"{segment}.stl", force="mesh")
+        assert mesh.is_watertight, segment
     assert any("importing series 1" in line for line in lines)
     # Running it again updates the same bundle in place.
     run_demo(tmp_path / "out", say=lines.append)

@@ -331,11 +331,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value is a coordinate list that may start with a minus sign ("-12,-8,0").
+COORDINATE_OPTIONS = ("--point", "--entry", "--target", "--push")
+
+
+def _join_negative_coordinates(argv: Sequence[str]) -> list[str]:
+    """``--point -12,-8,0`` -> ``--point=-12,-8,0`` (argparse would take the value for an option)."""
+    out: list[str] = []
+    tokens = list(argv)
+    n = 0
+    while n < len(tokens):
+        token = tokens[n]
+        following = tokens[n + 1] if n + 1 < len(tokens) else ""
+        if token in COORDINATE_OPTIONS and len(following) > 1 and following[0] == "-" and (
+                following[1].isdigit() or following[1] == "."):
+            out.append(f"{token}={following}")
+            n += 2
+            continue
+        out.append(token)
+        n += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``twin``; returns the exit code. Errors are one line on stderr, never a traceback."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_coordinates(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except TwinError as exc:

@@ -1,0 +1,1 @@
+"""Off-screen rendering of cases (pyvista/VTK, no Qt)."""

@@ -4,8 +4,8 @@ The method is the geodesic competition of Fast GrowCut (Zhu et al. 2014), the al
 3D Slicer's "Grow from seeds": shortest paths grow from all seeds at once over the voxel graph of
 a region of interest (ROI) around the seeds, and every voxel takes the label of the seed that
 reaches it most cheaply. Each connected stroke of one label is a *source* with its own reference
-intensity ``mu_s`` (median) and spread ``sigma_s`` (standard deviation, at least the noise level),
-and a step of its front from voxel ``p`` to the neighbour ``q`` costs
+intensity ``mu_s`` (median) and spread ``sigma_s`` (standard deviation, at least ``spread_floor``
+times the noise level), and a step of its front from voxel ``p`` to the neighbour ``q`` costs
 
     w_s(p, q) = distance_weight * |pq|_mm
                 + edge_weight * ((f(q) - f(p)) / noise_pq) ** 2
@@ -32,7 +32,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from workstation.model import Volume
@@ -42,7 +45,7 @@ __all__ = ["SeedGrower", "grow_from_seeds"]
 
 # Cost units per unit of w; w is rounded to an integer >= 1 and capped at _MAX_COST units
 # (any larger step is an edge either way).
-_QUANTUM = 8.0
+_QUANTUM = 4.0
 _MAX_COST = 1000.0
 _MAX_STEP = int(_QUANTUM * _MAX_COST)
 _N_BUCKETS = 1 << int(math.ceil(math.log2(_MAX_STEP + 2)))  # > every step: Dial's circular buckets
@@ -50,6 +53,7 @@ _BLOCK = 256  # queue entries per block of a bucket
 _INF = (1 << 31) - 1
 _MAX_SOURCES = (1 << 15) - 1
 _CHUNK = 1_000_000  # voxels finalised per kernel call between progress reports
+_PREFETCH = 8  # queue entries ahead whose voxels are prefetched (memory latency dominates)
 _MAX_ROUNDS = 64  # invalidate/re-grow rounds of an update before falling back to a recomputation
 
 # One int64 word per voxel of the padded ROI, so that a neighbour costs a single memory access:
@@ -63,14 +67,36 @@ _FEAT = (1 << 16) - 1
 _SRC = (1 << 15) - 1
 
 
+@intrinsic
+def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
+    """``llvm.prefetch`` of ``array[index]`` (1-D contiguous array, no bounds check)."""
+    signature = types.void(array, index)
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        array_type = sig.args[0]
+        ary = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides), layout=array_type.layout, inds=[args[1]],
+            wraparound=False, boundscheck=False)
+        byte_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer.type, i32, i32, i32]), "llvm.prefetch.p0")
+        builder.call(function, [byte_pointer, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _step(
-    fu: int, fv: int, n: int, s: int, base_cost: NDArray[np.float64], edge_gain: NDArray[np.float64],
+    f_from: int, f_to: int, n: int, s: int, base_cost: NDArray[np.float64], edge_gain: NDArray[np.float64],
     ref: NDArray[np.float64], region_gain: NDArray[np.float64], max_step: int,
 ) -> int:
-    """Quantised cost for the front of source ``s`` to step from intensity ``fu`` to ``fv`` along neighbour ``n``."""
-    d = float(fv - fu)
-    r = float(fv) - ref[s]
+    """Quantised cost of a step of source ``s``'s front along neighbour ``n``, between two intensities."""
+    d = float(f_to - f_from)
+    r = float(f_to) - ref[s]
     c = base_cost[n] + edge_gain[n] * d * d + region_gain[s] * r * r
     return max_step if c >= max_step else max(1, int(c + 0.5))
 
@@ -139,7 +165,7 @@ def _grow_kernel(
     current cost reaches theirs. The kernel stops when nothing is left, after ``max_pops``
     finalised voxels (so the caller can report progress), when the block pool may run short
     (status 2: grow it and call again) or before a cost would overflow (status 1). When ``log`` is
-    not empty, voxels that were reached before and get a better key are appended to it (it grows
+    not empty, voxels that were reached before and change source are appended to it (it grows
     as needed and is returned). Queue entries are never removed: an entry whose voxel got cheaper
     since is skipped when popped.
     """
@@ -182,6 +208,11 @@ def _grow_kernel(
             continue
         start = bstart[block]
         v = pool[block, start]
+        if start + _PREFETCH < bfill[block]:
+            ahead = pool[block, start + _PREFETCH]
+            _prefetch(word, ahead)
+            for n in range(n_off):
+                _prefetch(word, ahead + offsets[n])
         start += 1
         bstart[block] = start
         if start == bfill[block] and (start == block_size or btail[b] == block):
@@ -219,7 +250,9 @@ def _grow_kernel(
                 if nd < du or (wu & _FIN) != 0:
                     free, used = _push(u, nd & mask, bhead, btail, pool, bnext, bstart, bfill, free, used)
                     count += 1
-                if logging and du != _INF:
+                # Only a change of source can leave a neighbour unsupported (same source and
+                # lower cost improves it too): log those for the repair of an update.
+                if logging and du != _INF and ((wu >> 17) & _SRC) != sv:
                     if n_log == log.size:
                         bigger = np.empty(2 * log.size, dtype=np.int64)
                         bigger[:n_log] = log
@@ -257,99 +290,45 @@ def _best_offer(
 
 
 @njit(cache=True, nogil=True)
-def _heap_push(keys: NDArray[np.int64], vals: NDArray[np.int64], size: int, key: int, val: int) -> None:
-    i = size
-    while i > 0:
-        parent = (i - 1) >> 1
-        if keys[parent] <= key:
-            break
-        keys[i] = keys[parent]
-        vals[i] = vals[parent]
-        i = parent
-    keys[i] = key
-    vals[i] = val
-
-
-@njit(cache=True, nogil=True)
-def _heap_pop(keys: NDArray[np.int64], vals: NDArray[np.int64], size: int) -> tuple[int, int]:
-    """Remove the smallest ``(key, value)`` of a heap holding ``size`` items."""
-    top_key = keys[0]
-    top_val = vals[0]
-    size -= 1
-    key = keys[size]
-    val = vals[size]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            break
-        if child + 1 < size and keys[child + 1] < keys[child]:
-            child += 1
-        if keys[child] >= key:
-            break
-        keys[i] = keys[child]
-        vals[i] = vals[child]
-        i = child
-    if size > 0:
-        keys[i] = key
-        vals[i] = val
-    return top_key, top_val
-
-
-@njit(cache=True, nogil=True)
 def _invalidate_kernel(
     word: NDArray[np.int64], changed: NDArray[np.int64], n_changed: int, offsets: NDArray[np.int64],
     base_cost: NDArray[np.float64], edge_gain: NDArray[np.float64], ref: NDArray[np.float64],
     region_gain: NDArray[np.float64], max_step: int,
 ) -> NDArray[np.int64]:
-    """Reset to "not reached" every voxel whose path went through a voxel that changed.
+    """Reset to "not reached" every voxel whose path went through a voxel that changed source.
 
-    A voxel is kept when a neighbour still offers exactly its key. Candidates are checked in
-    increasing key order, so every voxel that could offer a candidate its key has been checked
-    (and possibly reset) before it. Returns the reset voxels.
+    A voxel is kept while a neighbour offers exactly its key. Resetting only removes offers, so a
+    voxel found without one is reset at once and its neighbours are checked again; the order of
+    the checks does not matter. Returns the reset voxels.
     """
     n_off = offsets.size
-    keys = np.empty(max(1024, 2 * n_changed), dtype=np.int64)
-    vals = np.empty(keys.size, dtype=np.int64)
+    stack = np.empty(max(1024, n_off * n_changed), dtype=np.int64)
     size = 0
-    out = np.empty(1024, dtype=np.int64)
-    n_out = 0
     for c in range(n_changed):
         v = changed[c]
         for n in range(n_off):
-            x = v + offsets[n]
-            wx = word[x]
-            dx = wx >> 32
-            if dx == 0 or dx == _INF:  # border, seed or already reset
-                continue
-            if size == keys.size:
-                keys = np.concatenate((keys, np.empty(keys.size, dtype=np.int64)))
-                vals = np.concatenate((vals, np.empty(vals.size, dtype=np.int64)))
-            _heap_push(keys, vals, size, wx >> 17, x)
+            stack[size] = v + offsets[n]
             size += 1
+    out = np.empty(1024, dtype=np.int64)
+    n_out = 0
     while size > 0:
-        k, x = _heap_pop(keys, vals, size)
         size -= 1
+        x = stack[size]
         wx = word[x]
-        if (wx >> 17) != k:
-            continue  # reset since it was queued
-        if _best_offer(word, x, offsets, base_cost, edge_gain, ref, region_gain, max_step) == k:
+        dx = wx >> 32
+        if dx == 0 or dx == _INF:  # border, seed or already reset
+            continue
+        if _best_offer(word, x, offsets, base_cost, edge_gain, ref, region_gain, max_step) == (wx >> 17):
             continue
         word[x] = (np.int64(_INF) << 32) | (wx & _FEAT)
         if n_out == out.size:
             out = np.concatenate((out, np.empty(out.size, dtype=np.int64)))
         out[n_out] = x
         n_out += 1
+        if size + n_off > stack.size:
+            stack = np.concatenate((stack, np.empty(stack.size, dtype=np.int64)))
         for n in range(n_off):
-            y = x + offsets[n]
-            wy = word[y]
-            dy = wy >> 32
-            if dy == 0 or dy == _INF or (wy >> 17) <= k:
-                continue
-            if size == keys.size:
-                keys = np.concatenate((keys, np.empty(keys.size, dtype=np.int64)))
-                vals = np.concatenate((vals, np.empty(vals.size, dtype=np.int64)))
-            _heap_push(keys, vals, size, wy >> 17, y)
+            stack[size] = x + offsets[n]
             size += 1
     return out[:n_out]
 
@@ -439,6 +418,65 @@ def _write_labels(word: NDArray[np.int64], lut: NDArray[np.integer], out: NDArra
                 out[k, j, i] = lut[(word[row + i] >> 17) & _SRC]
 
 
+@njit(cache=True, nogil=True)
+def _smooth_i(src: NDArray[np.generic], dst: NDArray[np.float32], w: NDArray[np.float32]) -> None:
+    """Correlate the rows (last axis) of ``src`` with ``w`` into ``dst``; edges repeat the end value."""
+    nk, nj, ni = src.shape
+    r = (w.size - 1) // 2
+    for k in range(nk):
+        for j in range(nj):
+            for i in range(ni):
+                acc = 0.0
+                for t in range(w.size):
+                    ii = min(max(i + t - r, 0), ni - 1)
+                    acc += w[t] * src[k, j, ii]
+                dst[k, j, i] = acc
+
+@njit(cache=True, nogil=True)
+def _smooth_j(src: NDArray[np.float32], dst: NDArray[np.float32], w: NDArray[np.float32]) -> None:
+    """As :func:`_smooth_i` along the middle axis."""
+    nk, nj, ni = src.shape
+    r = (w.size - 1) // 2
+    acc = np.empty(ni, dtype=np.float32)
+    for k in range(nk):
+        for j in range(nj):
+            acc[:] = 0.0
+            for t in range(w.size):
+                jj = min(max(j + t - r, 0), nj - 1)
+                wt = w[t]
+                for i in range(ni):
+                    acc[i] += wt * src[k, jj, i]
+            for i in range(ni):
+                dst[k, j, i] = acc[i]
+
+@njit(cache=True, nogil=True)
+def _smooth_k(src: NDArray[np.float32], dst: NDArray[np.float32], w: NDArray[np.float32]) -> None:
+    """As :func:`_smooth_i` along the first axis."""
+    nk, nj, ni = src.shape
+    r = (w.size - 1) // 2
+    acc = np.empty(ni, dtype=np.float32)
+    for k in range(nk):
+        for j in range(nj):
+            acc[:] = 0.0
+            for t in range(w.size):
+                kk = min(max(k + t - r, 0), nk - 1)
+                wt = w[t]
+                for i in range(ni):
+                    acc[i] += wt * src[kk, j, i]
+            for i in range(ni):
+                dst[k, j, i] = acc[i]
+
+@njit(cache=True, nogil=True)
+def _fill_words(feat: NDArray[np.float32], low: float, per_unit: float, word: NDArray[np.int64]) -> None:
+    """Unreached words of the padded ROI ``word`` holding the quantised intensities ``feat``."""
+    nk, nj, ni = feat.shape
+    unreached = np.int64(_INF) << 32
+    for k in range(nk):
+        for j in range(nj):
+            for i in range(ni):
+                word[k + 1, j + 1, i + 1] = unreached | int((feat[k, j, i] - low) * per_unit + 0.5)
+
+
 class _Queue:
     """Dial's bucket queue: ``_N_BUCKETS`` circular buckets, each a FIFO list of pooled blocks."""
 
@@ -518,6 +556,14 @@ def _roi(seeds: NDArray[np.integer], spacing_kji: NDArray[np.float64], margin_mm
     return tuple(box)  # type: ignore[return-value]
 
 
+def _gaussian_weights(sigma: float) -> NDArray[np.float32]:
+    """Normalised Gaussian taps for ``sigma`` voxels, truncated at 3 sigma."""
+    radius = int(3.0 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    taps = np.exp(-0.5 / sigma**2 * x**2)
+    return (taps / taps.sum()).astype(np.float32)
+
+
 def _smoothed_roi(
     array: NDArray[np.generic], roi: tuple[slice, slice, slice], sigma_kji: NDArray[np.float64]
 ) -> NDArray[np.float32]:
@@ -525,15 +571,21 @@ def _smoothed_roi(
 
     The filter reads a halo around the ROI so the values do not depend on where the ROI ends.
     """
-    from scipy.ndimage import gaussian_filter
-
     if not np.any(sigma_kji > 0):
         return np.asarray(array[roi], dtype=np.float32)
-    halo = np.ceil(3.0 * sigma_kji).astype(int)
+    halo = np.ceil(3.0 * sigma_kji).astype(int) + 1
     outer = tuple(slice(max(0, s.start - h), min(n, s.stop + h))
                   for s, h, n in zip(roi, halo, array.shape, strict=True))
-    block = gaussian_filter(np.asarray(array[outer], dtype=np.float32), sigma=sigma_kji, truncate=3.0, mode="nearest")
-    return block[tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))]
+    block = np.ascontiguousarray(array[outer])
+    if not np.issubdtype(block.dtype, np.number) or block.dtype == np.float64:
+        block = block.astype(np.float32)
+    tmp = np.empty(block.shape, dtype=np.float32)
+    out = np.empty(block.shape, dtype=np.float32)
+    identity = np.ones(1, dtype=np.float32)
+    _smooth_i(block, tmp, _gaussian_weights(sigma_kji[2]) if sigma_kji[2] > 0 else identity)
+    _smooth_j(tmp, out, _gaussian_weights(sigma_kji[1]) if sigma_kji[1] > 0 else identity)
+    _smooth_k(out, tmp, _gaussian_weights(sigma_kji[0]) if sigma_kji[0] > 0 else identity)
+    return tmp[tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))]
 
 
 def _noise_levels(feat: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -597,10 +649,10 @@ class SeedGrower:
         roi_margin_mm: float = 20.0,
         connectivity: int = 6,
         smoothing_mm: float = 1.0,
-        edge_weight: float = 1.0,
+        edge_weight: float = 0.25,
         region_weight: float = 1.0,
-        distance_weight: float = 0.0,
-        spread_floor: float = 1.0,
+        distance_weight: float = 0.3,
+        spread_floor: float = 2.0,
     ) -> None:
         if connectivity not in (6, 18, 26):
             raise ValueError(f"connectivity must be 6, 18 or 26, got {connectivity}")
@@ -654,7 +706,10 @@ class SeedGrower:
         else:
             state = self._full(seeds, roi, spacing_kji, progress)
         self._state = state
-        return self._labels(state, seeds.dtype)
+        labels = self._labels(state, seeds.dtype)
+        total = int(np.prod([s.stop - s.start for s in roi]))
+        report(progress, total, total, "grow from seeds: done")
+        return labels
 
     # -- full computation -------------------------------------------------------------------
     def _full(
@@ -664,7 +719,7 @@ class SeedGrower:
         spacing_kji: NDArray[np.float64],
         progress: ProgressCallback | None,
     ) -> _State:
-        report(progress, 0, 1, "grow from seeds: preparing the region")
+        report(progress, 0, int(np.prod([s.stop - s.start for s in roi])), "grow from seeds: preparing the region")
         feat = _smoothed_roi(self.volume.array, roi, self.smoothing_mm / spacing_kji)
         if not np.isfinite(feat).all():
             raise ValueError("grow_from_seeds: the volume has non-finite values (NaN or inf) in the region")
@@ -672,12 +727,9 @@ class SeedGrower:
         per_unit = _FEAT / (high - low) if high > low else 1.0
         noise_kji = _noise_levels(feat) * per_unit
         shape = tuple(n + 2 for n in feat.shape)
-        word = np.zeros(shape, dtype=np.int64)
-        inner = np.rint((feat - low) * per_unit).astype(np.int64)
+        word = np.zeros(shape, dtype=np.int64)  # the border stays 0
+        _fill_words(feat, low, per_unit, word)
         del feat
-        inner |= np.int64(_INF) << 32
-        word[1:-1, 1:-1, 1:-1] = inner
-        del inner
         steps, lengths_mm = _neighbourhood(self.connectivity, spacing_kji)
         noise_n = np.sqrt((np.abs(steps) * noise_kji**2).sum(axis=1) / np.abs(steps).sum(axis=1))
         strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
@@ -697,7 +749,7 @@ class SeedGrower:
         local = np.nonzero(state.seeds[roi])
         flat, stroke = self._strokes(state, local)
         self._insert_sources(state, flat, stroke)
-        self._run(state, progress, log=False, pending=(flat, np.zeros(flat.size, dtype=np.int64)))
+        _grow(state, state.queue, (flat, np.zeros(flat.size, dtype=np.int64)), log=False, progress=progress)
         return state
 
     # -- incremental update -----------------------------------------------------------------
@@ -719,21 +771,9 @@ class SeedGrower:
         state.seeds = seeds.copy()
         flat, stroke = self._strokes(state, local)
         self._insert_sources(state, flat, stroke)
+        grown = _grow(state, state.queue, (flat, np.zeros(flat.size, dtype=np.int64)), log=True, progress=progress)
         # the new seed voxels changed too: paths through them are cut
-        changed_voxels = np.concatenate([flat, self._run(state, progress, log=True,
-                                                         pending=(flat, np.zeros(flat.size, dtype=np.int64)))])
-        for _ in range(_MAX_ROUNDS):
-            if changed_voxels.size == 0:
-                return True
-            args = (state.offsets, state.base_cost, state.edge_gain, state.sources.ref, state.sources.region_gain,
-                    _MAX_STEP)
-            reset = _invalidate_kernel(state.word, changed_voxels, changed_voxels.size, *args)
-            if reset.size == 0:
-                return True
-            voxels, costs = _reoffer_kernel(state.word, reset, *args)
-            order = np.argsort(costs, kind="stable")
-            changed_voxels = self._run(state, progress, log=True, pending=(voxels[order], costs[order]))
-        return False
+        return _repair(state, np.concatenate([flat, grown]), progress)
 
     # -- shared steps -----------------------------------------------------------------------
     def _strokes(
@@ -788,47 +828,66 @@ class SeedGrower:
         source_of_voxel = rank[n_old + inverse]
         state.word[flat] = (state.word[flat] & _FEAT) | (source_of_voxel << 17)  # cost 0, not finalised
 
-    def _run(
-        self,
-        state: _State,
-        progress: ProgressCallback | None,
-        *,
-        log: bool,
-        pending: tuple[NDArray[np.int64], NDArray[np.int64]],
-    ) -> NDArray[np.int64]:
-        """Grow from the ``pending`` voxels (sorted by cost) until nothing is queued.
-
-        Returns the voxels reached before whose key improved, when ``log`` is set.
-        """
-        pend_v, pend_d = pending
-        queue = state.queue
-        queue.qs[5] = 0
-        queue.qs[6] = 0
-        if pend_d.size:
-            queue.qs[0] = pend_d[0]
-        changes = np.empty(4096 if log else 0, dtype=np.int64)
-        total = int(np.prod([n - 2 for n in state.padded_shape]))
-        done = 0
-        while True:
-            report(progress, min(done, total), total, "grow from seeds")
-            pops, changes = _grow_kernel(
-                state.word, *queue.arrays(), queue.qs, pend_v, pend_d, state.offsets, state.base_cost,
-                state.edge_gain, state.sources.ref, state.sources.region_gain, _MAX_STEP, _CHUNK, changes)
-            done += pops
-            if queue.qs[4] == 1:
-                raise ValueError("grow_from_seeds: path costs overflow; use a smaller region")
-            if queue.qs[4] == 2:
-                queue.grow()
-            elif queue.qs[1] == 0 and queue.qs[5] >= pend_v.size:
-                break
-        report(progress, total, total, "grow from seeds")
-        return changes[: queue.qs[6]]
-
     def _labels(self, state: _State, dtype: np.dtype) -> NDArray[np.integer]:
         lut = state.sources.label.astype(dtype)
         out = np.zeros(self.volume.shape, dtype=dtype)
         _write_labels(state.word, lut, out[state.roi])
         return out
+
+
+def _grow(
+    state: _State,
+    queue: _Queue,
+    pending: tuple[NDArray[np.int64], NDArray[np.int64]],
+    *,
+    log: bool,
+    progress: ProgressCallback | None,
+) -> NDArray[np.int64]:
+    """Grow from the ``pending`` voxels (sorted by cost) until nothing is queued.
+
+    Returns the voxels reached before that changed source, when ``log`` is set.
+    """
+    pend_v, pend_d = pending
+    queue.qs[5] = 0
+    queue.qs[6] = 0
+    if pend_d.size:
+        queue.qs[0] = pend_d[0]
+    changes = np.empty(4096 if log else 0, dtype=np.int64)
+    total = int(np.prod([n - 2 for n in state.padded_shape]))
+    done = 0
+    while True:
+        report(progress, min(done, total), total, "grow from seeds")
+        pops, changes = _grow_kernel(
+            state.word, *queue.arrays(), queue.qs, pend_v, pend_d, state.offsets, state.base_cost, state.edge_gain,
+            state.sources.ref, state.sources.region_gain, _MAX_STEP, _CHUNK, changes)
+        done += pops
+        if queue.qs[4] == 1:
+            raise ValueError("grow_from_seeds: path costs overflow; use a smaller region")
+        if queue.qs[4] == 2:
+            queue.grow()
+        elif queue.qs[1] == 0 and queue.qs[5] >= pend_v.size:
+            break
+    return changes[: queue.qs[6]]
+
+
+def _repair(state: _State, changed: NDArray[np.int64], progress: ProgressCallback | None) -> bool:
+    """Make the maps consistent after the keys of ``changed`` voxels dropped and their sources changed.
+
+    Voxels whose path went through a changed voxel and that no neighbour supports any more are
+    reset and grown again from their neighbours; repeated until nothing changes. False when that
+    takes more than _MAX_ROUNDS rounds (the caller then recomputes).
+    """
+    args = (state.offsets, state.base_cost, state.edge_gain, state.sources.ref, state.sources.region_gain, _MAX_STEP)
+    for _ in range(_MAX_ROUNDS):
+        if changed.size == 0:
+            return True
+        reset = _invalidate_kernel(state.word, changed, changed.size, *args)
+        if reset.size == 0:
+            return True
+        voxels, costs = _reoffer_kernel(state.word, reset, *args)
+        order = np.argsort(costs, kind="stable")
+        changed = _grow(state, state.queue, (voxels[order], costs[order]), log=True, progress=progress)
+    return False
 
 
 def _full_index(
@@ -886,10 +945,10 @@ def grow_from_seeds(
     roi_margin_mm: float = 20.0,
     connectivity: int = 6,
     smoothing_mm: float = 1.0,
-    edge_weight: float = 1.0,
+    edge_weight: float = 0.25,
     region_weight: float = 1.0,
-    distance_weight: float = 0.0,
-    spread_floor: float = 1.0,
+    distance_weight: float = 0.3,
+    spread_floor: float = 2.0,
     progress: ProgressCallback | None = None,
 ) -> NDArray[np.integer]:
     """Segment a volume from painted seeds of several labels (Fast GrowCut-style competition).

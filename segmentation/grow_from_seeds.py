@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
+from llvmlite.binding import llvm_version_info
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -67,6 +68,10 @@ _FEAT = (1 << 16) - 1
 _SRC = (1 << 15) - 1
 
 
+# The intrinsic is overloaded on the pointer type: "p0" with opaque pointers (LLVM >= 15).
+_PREFETCH_INTRINSIC = "llvm.prefetch.p0" if llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
+
+
 @intrinsic
 def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
     """``llvm.prefetch`` of ``array[index]`` (1-D contiguous array, no bounds check)."""
@@ -82,7 +87,7 @@ def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
         byte_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
         i32 = ir.IntType(32)
         function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer.type, i32, i32, i32]), "llvm.prefetch.p0")
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer.type, i32, i32, i32]), _PREFETCH_INTRINSIC)
         builder.call(function, [byte_pointer, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 

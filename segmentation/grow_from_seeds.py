@@ -38,6 +38,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from workstation.model import Volume
 from workstation.progress import ProgressCallback, report
@@ -424,54 +425,6 @@ def _write_labels(word: NDArray[np.int64], lut: NDArray[np.integer], out: NDArra
 
 
 @njit(cache=True, nogil=True)
-def _smooth_i(src: NDArray[np.generic], dst: NDArray[np.float32], w: NDArray[np.float32]) -> None:
-    """Correlate the rows (last axis) of ``src`` with ``w`` into ``dst``; edges repeat the end value."""
-    nk, nj, ni = src.shape
-    r = (w.size - 1) // 2
-    for k in range(nk):
-        for j in range(nj):
-            for i in range(ni):
-                acc = 0.0
-                for t in range(w.size):
-                    ii = min(max(i + t - r, 0), ni - 1)
-                    acc += w[t] * src[k, j, ii]
-                dst[k, j, i] = acc
-
-@njit(cache=True, nogil=True)
-def _smooth_j(src: NDArray[np.float32], dst: NDArray[np.float32], w: NDArray[np.float32]) -> None:
-    """As :func:`_smooth_i` along the middle axis."""
-    nk, nj, ni = src.shape
-    r = (w.size - 1) // 2
-    acc = np.empty(ni, dtype=np.float32)
-    for k in range(nk):
-        for j in range(nj):
-            acc[:] = 0.0
-            for t in range(w.size):
-                jj = min(max(j + t - r, 0), nj - 1)
-                wt = w[t]
-                for i in range(ni):
-                    acc[i] += wt * src[k, jj, i]
-            for i in range(ni):
-                dst[k, j, i] = acc[i]
-
-@njit(cache=True, nogil=True)
-def _smooth_k(src: NDArray[np.float32], dst: NDArray[np.float32], w: NDArray[np.float32]) -> None:
-    """As :func:`_smooth_i` along the first axis."""
-    nk, nj, ni = src.shape
-    r = (w.size - 1) // 2
-    acc = np.empty(ni, dtype=np.float32)
-    for k in range(nk):
-        for j in range(nj):
-            acc[:] = 0.0
-            for t in range(w.size):
-                kk = min(max(k + t - r, 0), nk - 1)
-                wt = w[t]
-                for i in range(ni):
-                    acc[i] += wt * src[kk, j, i]
-            for i in range(ni):
-                dst[k, j, i] = acc[i]
-
-@njit(cache=True, nogil=True)
 def _fill_words(feat: NDArray[np.float32], low: float, per_unit: float, word: NDArray[np.int64]) -> None:
     """Unreached words of the padded ROI ``word`` holding the quantised intensities ``feat``."""
     nk, nj, ni = feat.shape
@@ -561,14 +514,6 @@ def _roi(seeds: NDArray[np.integer], spacing_kji: NDArray[np.float64], margin_mm
     return tuple(box)  # type: ignore[return-value]
 
 
-def _gaussian_weights(sigma: float) -> NDArray[np.float32]:
-    """Normalised Gaussian taps for ``sigma`` voxels, truncated at 3 sigma."""
-    radius = int(3.0 * sigma + 0.5)
-    x = np.arange(-radius, radius + 1)
-    taps = np.exp(-0.5 / sigma**2 * x**2)
-    return (taps / taps.sum()).astype(np.float32)
-
-
 def _smoothed_roi(
     array: NDArray[np.generic], roi: tuple[slice, slice, slice], sigma_kji: NDArray[np.float64]
 ) -> NDArray[np.float32]:
@@ -584,12 +529,7 @@ def _smoothed_roi(
     block = np.ascontiguousarray(array[outer])
     if not np.issubdtype(block.dtype, np.number) or block.dtype == np.float64:
         block = block.astype(np.float32)
-    tmp = np.empty(block.shape, dtype=np.float32)
-    out = np.empty(block.shape, dtype=np.float32)
-    identity = np.ones(1, dtype=np.float32)
-    _smooth_i(block, tmp, _gaussian_weights(sigma_kji[2]) if sigma_kji[2] > 0 else identity)
-    _smooth_j(tmp, out, _gaussian_weights(sigma_kji[1]) if sigma_kji[1] > 0 else identity)
-    _smooth_k(out, tmp, _gaussian_weights(sigma_kji[0]) if sigma_kji[0] > 0 else identity)
+    tmp = ndimage.gaussian_filter(block.astype(np.float32, copy=False), sigma=sigma_kji, mode="nearest", truncate=3.0)
     return tmp[tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))]
 
 

@@ -40,6 +40,7 @@ from numba.extending import intrinsic
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from segmentation.union_find import find, union
 from workstation.model import Volume
 from workstation.progress import ProgressCallback, report
 
@@ -395,19 +396,9 @@ def _components_kernel(
                     u = (kk * nj + jj) * ni + ii
                     b = np.searchsorted(flat, u)
                     if b < flat.size and flat[b] == u and labels[b] == labels[a]:
-                        ra = a
-                        while parent[ra] != ra:
-                            ra = parent[ra]
-                        rb = b
-                        while parent[rb] != rb:
-                            rb = parent[rb]
-                        if ra != rb:
-                            parent[max(ra, rb)] = min(ra, rb)
+                        union(parent, a, b)
     for a in range(flat.size):
-        r = a
-        while parent[r] != r:
-            r = parent[r]
-        parent[a] = r
+        parent[a] = find(parent, a)
     return parent
 
 

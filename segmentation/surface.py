@@ -80,6 +80,7 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from segmentation.surface_quality import SurfaceQuality, signed_volume, surface_quality
+from segmentation.union_find import find, union
 from workstation.errors import InputError
 from workstation.model import LabelMap, Segment, SurfaceMesh
 from workstation.progress import ProgressCallback, report
@@ -1282,19 +1283,9 @@ def _split_fans(triangles: NDArray[np.int64], partner: NDArray[np.int64], n: int
             for b in range(d):
                 fb = corners[s0 + b] // 3
                 if fb == p_next or fb == p_prev:  # noqa: SIM109 - compiled by numba
-                    ra = a
-                    while parent[ra] != ra:
-                        ra = parent[ra]
-                    rb = b
-                    while parent[rb] != rb:
-                        rb = parent[rb]
-                    if ra != rb:
-                        parent[max(ra, rb)] = min(ra, rb)
+                    union(parent, a, b)
         for a in range(d):
-            r = a
-            while parent[r] != r:
-                r = parent[r]
-            parent[a] = r
+            parent[a] = find(parent, a)
         # The fan of the first corner keeps v; every other fan gets a new vertex.
         new_id = np.full(d, -1, dtype=np.int64)
         for a in range(d):

@@ -35,6 +35,9 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
+from segmentation.union_find import find as _find
+from segmentation.union_find import union as _union
+
 __all__ = ["SurfaceQuality", "mesh_topology", "signed_volume", "surface_area", "surface_quality"]
 
 
@@ -122,29 +125,6 @@ def surface_area(vertices: ArrayLike, triangles: ArrayLike) -> float:
     if len(t) == 0:
         return 0.0
     return float(0.5 * np.linalg.norm(np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]), axis=1).sum())
-
-
-@njit(cache=True)
-def _find(parent: NDArray[np.int64], x: int) -> int:
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
-
-
-@njit(cache=True)
-def _union(parent: NDArray[np.int64], a: int, b: int) -> None:
-    ra = _find(parent, a)
-    rb = _find(parent, b)
-    if ra != rb:
-        if ra < rb:
-            parent[rb] = ra
-        else:
-            parent[ra] = rb
 
 
 @njit(cache=True)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_path
+from workstation.cli import data_commands
 from workstation.cli import main as cli
 from workstation.io.volume_files import read_volume, write_volume
 from workstation.model import Volume
@@ -118,7 +119,7 @@ def test_internal_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: p
     def broken(args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "cmd_info", broken)
+    monkeypatch.setattr(data_commands, "cmd_info", broken)
     assert cli.main(["info", "anything"]) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

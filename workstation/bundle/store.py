@@ -9,6 +9,7 @@ Layout (every path relative to the bundle)::
     tetmeshes/<id>.<hash>.npz     tetrahedral meshes (points_lps, tets, region_ids)
     dicom/<id>.<hash>.json.gz     de-identified DICOM headers of each volume's source planes
     plan/plan.<hash>.json         the plan
+    records/<id>.<hash>.npz       arrays of stored results (simulations, cameras, sessions); meta in the manifest
 
 Data files are named by a hash of their content, so a save writes new files beside the old
 ones and then replaces ``manifest.json`` atomically: a process killed mid-save leaves the
@@ -41,6 +42,7 @@ from workstation.model.case import Case
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.mesh import SurfaceMesh, TetMesh
 from workstation.model.plan import Plan
+from workstation.model.record import Record
 from workstation.model.registration import Registration
 from workstation.model.volume import SeriesIdentity, Volume
 from workstation.progress import ProgressCallback, report
@@ -48,7 +50,7 @@ from workstation.progress import ProgressCallback, report
 SCHEMA_VERSION = 1
 FORMAT = "twin-case"
 MANIFEST = "manifest.json"
-DATA_FOLDERS = ("volumes", "labels", "meshes", "tetmeshes", "dicom", "plan")
+DATA_FOLDERS = ("volumes", "labels", "meshes", "tetmeshes", "dicom", "plan", "records")
 
 
 def _array_hash(*parts: Any) -> str:
@@ -108,7 +110,7 @@ def _write_json(payload: Any) -> Any:
 
 def _manifest(case: Case, writer: _Writer, created: str | None,
               progress: ProgressCallback | None) -> dict[str, Any]:
-    steps = len(case.volumes) + len(case.label_maps) + len(case.meshes) + len(case.tet_meshes) + 1
+    steps = len(case.volumes) + len(case.label_maps) + len(case.meshes) + len(case.tet_meshes) + len(case.records) + 1
     done = 0
     volumes = []
     for vid, volume in case.volumes.items():
@@ -151,6 +153,16 @@ def _manifest(case: Case, writer: _Writer, created: str | None,
                            "file": writer.put(f"tetmeshes/{tid}.{_array_hash(*arrays.values())}.npz",
                                               _write_npz(arrays))})
         done += 1
+    records = []
+    for rid, record in case.records.items():
+        report(progress, done, steps, f"saving {record.kind} {record.name or rid}")
+        entry = {"id": rid, "kind": record.kind, "name": record.name, "meta": record.meta,
+                 "coordinate_system": record.coordinate_system}
+        if record.arrays:
+            entry["file"] = writer.put(f"records/{rid}.{_array_hash(*record.arrays.values(), list(record.arrays))}.npz",
+                                       _write_npz(dict(record.arrays)))
+        records.append(entry)
+        done += 1
     plan = case.plan.to_dict()
     report(progress, steps, steps, "saving manifest")
     return {
@@ -169,6 +181,7 @@ def _manifest(case: Case, writer: _Writer, created: str | None,
         "meshes": meshes,
         "tet_meshes": tet_meshes,
         "registrations": [r.to_dict() for r in case.registrations.values()],
+        "records": records,
         "plan": writer.put(f"plan/plan.{_array_hash(plan)}.json", _write_json(plan)),
         "files": dict(sorted(writer.files.items())),
     }
@@ -318,6 +331,14 @@ def _load_root(root: Path, label: str, verify: bool) -> Case:
                                           name=entry.get("name", ""), provenance=entry.get("provenance", {})))
         for entry in manifest.get("registrations", []):
             case.add_registration(Registration.from_dict(entry))
+        for entry in manifest.get("records", []):
+            arrays: dict[str, np.ndarray] = {}
+            if entry.get("file"):
+                with np.load(root / entry["file"]) as npz:
+                    arrays = {key: npz[key] for key in npz.files}
+            case.add_record(Record(kind=entry["kind"], meta=entry.get("meta", {}), arrays=arrays, id=entry["id"],
+                                   name=entry.get("name", ""),
+                                   coordinate_system=entry.get("coordinate_system", "LPS")))
         if manifest.get("plan"):
             case.set_plan(Plan.from_dict(json.loads((root / manifest["plan"]).read_text(encoding="utf-8"))))
     except (KeyError, ValueError, OSError) as exc:

@@ -4,10 +4,12 @@ from workstation.model.case import Case, CaseEvents
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.mesh import SurfaceMesh, TetMesh
 from workstation.model.plan import Implant, Landmark, Measurement, Plan, ResectionPlane, Trajectory
+from workstation.model.record import RECORD_KINDS, Record
 from workstation.model.registration import Registration
 from workstation.model.volume import SeriesIdentity, Volume
 
 __all__ = [
+    "RECORD_KINDS",
     "Case",
     "CaseEvents",
     "Implant",
@@ -15,6 +17,7 @@ __all__ = [
     "Landmark",
     "Measurement",
     "Plan",
+    "Record",
     "Registration",
     "ResectionPlane",
     "Segment",

@@ -10,10 +10,11 @@ from workstation.events import Signal
 from workstation.model.labelmap import LabelMap
 from workstation.model.mesh import SurfaceMesh, TetMesh
 from workstation.model.plan import Plan
+from workstation.model.record import Record
 from workstation.model.registration import Registration
 from workstation.model.volume import Volume
 
-T = TypeVar("T", Volume, LabelMap, SurfaceMesh, TetMesh, Registration)
+T = TypeVar("T", Volume, LabelMap, SurfaceMesh, TetMesh, Registration, Record)
 
 
 class CaseEvents:
@@ -30,6 +31,8 @@ class CaseEvents:
         self.tet_mesh_added = Signal("tet_mesh_added")
         self.plan_changed = Signal("plan_changed")
         self.registration_added = Signal("registration_added")
+        self.record_added = Signal("record_added")
+        self.record_removed = Signal("record_removed")
 
 
 def _slug(text: str) -> str:
@@ -59,6 +62,7 @@ class Case:
     meshes: dict[str, SurfaceMesh] = field(default_factory=dict)
     tet_meshes: dict[str, TetMesh] = field(default_factory=dict)
     registrations: dict[str, Registration] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
     plan: Plan = field(default_factory=Plan)
     deidentification: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
@@ -119,6 +123,32 @@ class Case:
 
     def add_registration(self, registration: Registration) -> Registration:
         return self._add(self.registrations, registration, "registration", self.events.registration_added)
+
+    def add_record(self, record: Record, *, replace_same_name: bool = False) -> Record:
+        """Store a result (simulation, camera, session, ...); with ``replace_same_name`` a record of the
+        same kind and name is replaced (keeping its id) instead of stored beside it."""
+        if replace_same_name:
+            for old in list(self.records.values()):
+                if old.kind == record.kind and old.name == record.name:
+                    self.remove_record(old.id)
+                    record = replace(record, id=old.id)
+        return self._add(self.records, record, record.kind, self.events.record_added)
+
+    def remove_record(self, record_id: str) -> None:
+        self._require(self.records, record_id, "record")
+        del self.records[record_id]
+        self.events.record_removed.emit(record_id)
+
+    def records_of(self, kind: str) -> list[Record]:
+        """The records of one kind, in the order they were added."""
+        return [r for r in self.records.values() if r.kind == kind]
+
+    def record(self, kind: str, name: str) -> Record:
+        """The record of ``kind`` called ``name`` (or with that id)."""
+        for r in self.records.values():
+            if r.kind == kind and name in (r.name, r.id):
+                return r
+        raise KeyError(f"no {kind} {name!r}; there are: {sorted(r.name for r in self.records_of(kind)) or 'none'}")
 
     def set_plan(self, plan: Plan) -> None:
         self.plan = plan

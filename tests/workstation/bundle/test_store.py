@@ -13,7 +13,18 @@ import pytest
 
 from workstation.bundle import load_case, read_manifest, save_case
 from workstation.errors import DamagedBundleError, InputError, OutputError
-from workstation.model import Case, LabelMap, Plan, Registration, Segment, SurfaceMesh, TetMesh, Trajectory, Volume
+from workstation.model import (
+    Case,
+    LabelMap,
+    Plan,
+    Record,
+    Registration,
+    Segment,
+    SurfaceMesh,
+    TetMesh,
+    Trajectory,
+    Volume,
+)
 
 
 def make_case(seed: int = 0) -> Case:
@@ -33,6 +44,9 @@ def make_case(seed: int = 0) -> Case:
                               region_ids=[5], name="t"))
     case.add_registration(Registration(matrix=np.eye(4), fre_mm=0.4, predicted_tre_mm=(0.7,)))
     case.set_plan(Plan().with_item(Trajectory("t1", (0, 0, 0), (10, 0, 0), tool_diameter_mm=3)))
+    case.add_record(Record(kind="simulation", name="push", meta={"max_displacement_mm": 1.5},
+                           arrays={"displacement_mm": rng.normal(size=(4, 3))}))
+    case.add_record(Record(kind="camera", name="view", meta={"position_lps": [0, -500, 0]}))
     case.log.append("made by a test")
     return case
 
@@ -53,6 +67,13 @@ def assert_same(a: Case, b: Case) -> None:
     assert a.plan == b.plan
     assert [r.fre_mm for r in a.registrations.values()] == [r.fre_mm for r in b.registrations.values()]
     assert a.source_headers == b.source_headers and a.log == b.log
+    assert list(a.records) == list(b.records)
+    for rid, record in a.records.items():
+        other = b.records[rid]
+        assert (record.kind, record.name, record.meta) == (other.kind, other.name, other.meta)
+        assert record.arrays.keys() == other.arrays.keys()
+        for key in record.arrays:
+            np.testing.assert_array_equal(record.arrays[key], other.arrays[key])
 
 
 @pytest.mark.parametrize("suffix", ["", ".zip"])

@@ -114,3 +114,22 @@ def test_registration_requires_a_rotation_and_inverts() -> None:
     p = np.array([[1.0, 2.0, 3.0]])
     np.testing.assert_allclose(reg.inverse().apply(reg.apply(p)), p, atol=1e-12)
     assert Registration.from_dict(reg.to_dict()).fre_mm == 0.2
+
+
+def test_records_replace_by_name_and_refuse_bad_meta() -> None:
+    from workstation.model import Record
+
+    case = Case()
+    first = case.add_record(Record(kind="camera", name="probe", meta={"view_angle_deg": 30}))
+    second = case.add_record(Record(kind="camera", name="probe", meta={"view_angle_deg": 40}), replace_same_name=True)
+    assert second.id == first.id and len(case.records) == 1
+    assert case.record("camera", "probe").meta["view_angle_deg"] == 40
+    case.add_record(Record(kind="camera", name="probe"))
+    assert len(case.records_of("camera")) == 2
+    with pytest.raises(KeyError, match="no session"):
+        case.record("session", "probe")
+    with pytest.raises(ValueError, match="kind"):
+        Record(kind="movie")
+    with pytest.raises(ValueError, match="JSON"):
+        Record(kind="other", meta={"x": float("nan")})
+    assert not Record(kind="other", arrays={"a": np.zeros(3)}).arrays["a"].flags.writeable

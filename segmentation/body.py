@@ -33,7 +33,8 @@ def body_mask(volume: Volume, *, threshold_hu: float = -400.0, detach_mm: float 
     if count == 0:
         return np.zeros(volume.shape, dtype=bool)
     sizes_ml = np.bincount(labels.ravel())[1:] * voxel_volume_mm3(volume.spacing_mm) / 1000.0
-    keep = np.flatnonzero(sizes_ml >= min(min_part_ml, sizes_ml.max())) + 1
-    body = fill_holes(np.isin(labels, keep), per_slice=True)
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[1:] = sizes_ml >= min(min_part_ml, sizes_ml.max())
+    body = fill_holes(keep[labels], per_slice=True)
     grown = ndi.maximum_filter(body.view(np.uint8), size=window).astype(bool)
     return grown & dense | body

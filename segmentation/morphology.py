@@ -73,11 +73,29 @@ def close_mask(mask: ArrayLike, radius_mm: float, *, spacing_mm: ArrayLike) -> N
 
 
 def fill_holes(mask: ArrayLike, *, per_slice: bool = False) -> NDArray[np.bool_]:
-    """Fill enclosed cavities: in 3-D, or in each axial (k) slice with ``per_slice=True``."""
+    """Fill enclosed cavities: in 3-D, or in each axial (k) slice with ``per_slice=True``.
+
+    Same result as ``scipy.ndimage.binary_fill_holes`` (background connected through faces; a
+    cavity is a background piece that does not reach the border), computed with one labelling of
+    the background instead of an iterated dilation: several times faster on a CT-sized mask, and
+    all slices are labelled in one call with an in-slice structure.
+    """
     mask = np.asarray(mask, dtype=bool)
-    if not per_slice:
-        return ndi.binary_fill_holes(mask)
-    return np.stack([ndi.binary_fill_holes(plane) for plane in mask])
+    if per_slice and mask.ndim != 3:
+        raise ValueError(f"fill_holes: per_slice needs a (K, J, I) mask, got {mask.ndim} dimensions")
+    structure = ndi.generate_binary_structure(mask.ndim, 1)
+    if per_slice:
+        structure[0] = structure[2] = False
+    background, _ = ndi.label(~mask, structure=structure)
+    border = np.ones(mask.shape, dtype=bool)
+    inner = [slice(1, -1)] * mask.ndim
+    if per_slice:
+        inner[0] = slice(None)
+    border[tuple(inner)] = False
+    outside = np.zeros(background.max() + 1, dtype=bool)
+    outside[np.unique(background[border])] = True
+    outside[0] = False
+    return mask | ~outside[background]
 
 
 def hollow(mask: ArrayLike, thickness_mm: float, *, spacing_mm: ArrayLike, inside: bool = True) -> NDArray[np.bool_]:

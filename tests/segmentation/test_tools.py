@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from segmentation.editing import cylinder_mask, plane_side, sphere_mask
 from segmentation.history import EditHistory
@@ -75,6 +76,16 @@ def test_open_close_fill_and_hollow() -> None:
     assert shell.sum() < big.sum() and not (shell & shrink(big, 2.0, spacing_mm=vol.spacing_mm)).any()
     with pytest.raises(ValueError):
         grow(big, -1.0, spacing_mm=vol.spacing_mm)
+
+
+def test_fill_holes_matches_scipy_on_random_masks() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = ndi.binary_opening(rng.random((6, 30, 25)) < rng.uniform(0.3, 0.8)) | (rng.random((6, 30, 25)) < 0.05)
+        np.testing.assert_array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+        np.testing.assert_array_equal(fill_holes(mask[2]), ndi.binary_fill_holes(mask[2]))
+        np.testing.assert_array_equal(fill_holes(mask, per_slice=True),
+                                      np.stack([ndi.binary_fill_holes(plane) for plane in mask]))
 
 
 def test_islands() -> None:

@@ -55,6 +55,7 @@ def run_demo(out_dir: str | os.PathLike[str], *, progress: ProgressCallback | No
         "log": result.case.log,
     }
     made += _segmentation_stage(result.case, volume, out, progress=progress, say=say)
+    made += _planning_stage(result.case, out, say=say)
     save_case(result.case, case_path, progress=progress)
     summary["segments"] = [s.to_dict() for s in segment_case.statistics(result.case)]
     summary_path = out / "summary.json"
@@ -106,3 +107,39 @@ def _segmentation_stage(case: Case, volume: Volume, out: Path, *, progress: Prog
     picture = render_surfaces(meshes, out / "anatomy.png", view="anterior_superior", title="sample CT")
     made.append((picture, "the segmented anatomy seen from anterior-superior"))
     return made
+
+
+def _planning_stage(case: Case, out: Path, *, say: Callable[[str], Any]) -> list[tuple[Path, str]]:
+    """Pedicle-screw trajectories into T12 from the sample's plan file, checked against the aorta and the
+    spinal cord, exported as a signed JSON plan and verified."""
+    import secrets
+
+    from workstation import plan_case
+    from workstation.errors import TwinError
+    from workstation.export.plan_json import export_plan, verify_plan
+    from workstation.io.atomic import write_bytes_atomic
+
+    plan_file = SAMPLES_DIR / "ct-abdomen-20" / "plan.json"
+    spec = json.loads(plan_file.read_text(encoding="utf-8"))
+    say(f"planning from {plan_file.name}: {len(spec['trajectories'])} trajectories, checked against "
+        f"{', '.join(spec['critical_segments'])} with a {spec['safety_margin_mm']} mm margin ...")
+    for item in spec["trajectories"]:
+        plan_case.add_trajectory(case, item["name"], item["entry_lps"], item["target_lps"],
+                                 tool_diameter_mm=item["tool_diameter_mm"])
+    for safety in plan_case.check_plan(case, critical=spec["critical_segments"], margin_mm=spec["safety_margin_mm"],
+                                       entry_surface="vertebra_T12"):
+        gaps = ", ".join(f"{s.segment} {s.clearance_mm:.1f} mm" for s in safety.structures)
+        verdict = "safe" if safety.safe else f"VIOLATES the margin at {', '.join(s.segment for s in safety.violations)}"
+        say(f"  {safety.trajectory}: clearance {gaps}; entry angle to the bone {safety.entry_angle_deg:.0f} deg; "
+            f"{verdict}")
+    key_path, plan_path = out / "demo-site.key", out / "plan.json"
+    key = secrets.token_bytes(32)  # a fresh key for the demo only; a site keeps its own key file
+    write_bytes_atomic(key_path, key)
+    document = export_plan(case, plan_path, key=key)
+    verification = verify_plan(plan_path, key)
+    if not verification.verified:
+        raise TwinError(f"{plan_path}: the plan just written does not verify: {verification.reason}")
+    say(f"  plan exported, signed and verified: sha256 {document['digest']['value'][:16]}...")
+    return [(plan_path, "the plan: trajectories as 4x4 poses and entry/target points (LPS mm), safety "
+                        "results, SHA-256 digest, HMAC-SHA256 signature; `twin verify-plan` checks it"),
+            (key_path, "the demo's site key (32 random bytes) that signed plan.json")]

@@ -10,6 +10,7 @@ import pytest
 
 from workstation.bundle import load_case
 from workstation.demo import run_demo
+from workstation.export.plan_json import verify_plan
 from workstation.model import Volume
 from workstation.preview import resample_plane, write_previews
 
@@ -23,7 +24,7 @@ def test_demo_makes_case_segments_surfaces_and_pictures(tmp_path: Path) -> None:
     made = run_demo(tmp_path / "out", say=lines.append)
     names = sorted(p.relative_to(tmp_path / "out").as_posix() for p, _ in made)
     assert names == sorted(["case", "preview-axial.png", "preview-coronal.png", "preview-sagittal.png",
-                            "summary.json", "anatomy.3mf", "anatomy.png",
+                            "summary.json", "anatomy.3mf", "anatomy.png", "plan.json", "demo-site.key",
                             *(f"surfaces/{s}.stl" for s in SEGMENTS)])
     case = load_case(tmp_path / "out" / "case")
     assert case.volume().shape == (20, 512, 512)
@@ -40,6 +41,15 @@ def test_demo_makes_case_segments_surfaces_and_pictures(tmp_path: Path) -> None:
         mesh = trimesh.load(tmp_path / "out" / "surfaces" / f"{segment}.stl", force="mesh")
         assert mesh.is_watertight, segment
     assert any("importing series 1" in line for line in lines)
+    # The pedicle screws were checked against the aorta and the spinal cord, and the signed plan verifies.
+    safety = {r.name: r.meta for r in case.records_of("safety")}
+    assert sorted(safety) == ["T12 left pedicle screw", "T12 right pedicle screw"]
+    for meta in safety.values():
+        assert sorted(s["segment"] for s in meta["structures"]) == ["aorta", "spinal_cord"]
+        assert meta["safe"] and meta["min_clearance_mm"] > 2.0
+    key = (tmp_path / "out" / "demo-site.key").read_bytes()
+    assert verify_plan(tmp_path / "out" / "plan.json", key).verified
+    assert not verify_plan(tmp_path / "out" / "plan.json", bytes(32)).verified
     # Running it again updates the same bundle in place.
     run_demo(tmp_path / "out", say=lines.append)
     assert load_case(tmp_path / "out" / "case").volume().shape == (20, 512, 512)

@@ -7,22 +7,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from workstation.errors import OutputError
-from workstation.io.atomic import atomic_path
 from workstation.model.mesh import SurfaceMesh
+from workstation.render.cameras import STANDARD_VIEWS
 
 # Camera direction (from the focal point towards the camera) and view-up, in LPS.
-VIEWS = {
-    "anterior": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
-    "posterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    "left": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
-    "right": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
-    "superior": ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),
-    "inferior": ((0.0, 0.0, -1.0), (0.0, -1.0, 0.0)),
-    "anterior_superior": ((0.0, -0.7071, 0.7071), (0.0, 0.7071, 0.7071)),
-}
+VIEWS = STANDARD_VIEWS
 
 
 def require_offscreen_gl() -> None:
@@ -37,33 +27,19 @@ def require_offscreen_gl() -> None:
 
 def render_surfaces(meshes: Sequence[SurfaceMesh], path: str | os.PathLike[str], *, view: str = "anterior",
                     size: tuple[int, int] = (900, 700), title: str = "") -> Path:
-    """Render ``meshes`` in their colours from a standard ``view`` into a PNG at ``path``."""
+    """Render ``meshes`` in their colours from a standard ``view`` into a PNG at ``path``.
+
+    A thin wrapper over :class:`workstation.render.scene.RehearsalScene` (orientation letters included).
+    """
+    from workstation.render.scene import RehearsalScene
+
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     if not meshes:
         raise ValueError("render_surfaces: no mesh to render")
-    require_offscreen_gl()
-    import pyvista as pv
-
-    plotter = pv.Plotter(off_screen=True, window_size=list(size))
-    try:
-        plotter.set_background("#15171c")
+    with RehearsalScene(size=size) as scene:
         for mesh in meshes:
-            plotter.add_mesh(mesh.to_pyvista(), color=mesh.color_rgb, smooth_shading=True, specular=0.3,
-                             opacity=0.55 if mesh.name in ("liver", "body", "skin") else 1.0)
-        points = np.vstack([m.vertices_lps for m in meshes])
-        center = (points.min(0) + points.max(0)) / 2
-        direction, up = VIEWS[view]
-        plotter.camera.focal_point = tuple(center)
-        plotter.camera.position = tuple(center + np.asarray(direction) * 1000.0)
-        plotter.camera.up = up
-        plotter.reset_camera()  # fit the bounds, keeping the view direction
-        plotter.camera.zoom(1.3)
-        plotter.add_text(f"{title}  view: {view} (LPS)" if title else f"view: {view} (LPS)", font_size=10,
-                         color="white")
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            plotter.screenshot(str(tmp))
-    finally:
-        plotter.close()
-    return path
+            scene.add_surface(mesh)
+        scene.view(view)
+        scene.add_title(f"{title}  view: {view} (LPS)" if title else f"view: {view} (LPS)")
+        return scene.save_png(path)

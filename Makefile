@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Debian packages the tests and the demo need (off-screen OpenGL for VTK snapshots); installed when missing.
-SYSTEM_PACKAGES := libegl1 libgl1-mesa-dri
+# Debian packages the tests and the demo need (off-screen OpenGL for VTK snapshots; Xvfb and the xcb libraries
+# Qt needs for the desktop app and its 3D-view test); installed when missing.
+SYSTEM_PACKAGES := libegl1 libgl1-mesa-dri libglx-mesa0 xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
+	libxcb-render-util0 libxkbcommon-x11-0 libxcb-xinerama0 libxcb-cursor0 libxcb-shape0 libxcb-randr0 libxcb-xkb1
 
-.PHONY: install demo test lint sysdeps bench clean
+.PHONY: install demo test lint sysdeps bench clean app
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +27,10 @@ sysdeps:
 
 demo: $(STAMP) sysdeps
 	$(BIN)/twin demo --out demo-output
+
+# The desktop workstation on the bundled sample case (needs a display: a desktop, ssh -X, or xvfb-run).
+app: $(STAMP) sysdeps
+	$(BIN)/twin app --sample
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,11 +29,23 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once: changing the umask to read it is not thread-safe, and a process keeps its umask.
+_NEW_FILE_MODE = 0o666 & ~_process_umask()
+
+
 @contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target`` (same suffix); renamed over ``target`` on success.
 
-    On an exception the temporary file is removed and ``target`` is untouched.
+    On an exception the temporary file is removed and ``target`` is untouched. The file gets
+    ``mode`` when given, else the mode of the file it replaces, else the usual mode of a new file
+    (0666 less the umask), not the owner-only mode of a temporary file.
     """
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
@@ -44,6 +56,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.is_file():
+            if mode is None:
+                mode = target.stat().st_mode & 0o777 if target.is_file() else _NEW_FILE_MODE
+            os.chmod(tmp, mode)
         fsync_path(tmp)
         os.replace(tmp, target)
         fsync_path(parent)
@@ -52,8 +68,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_path(target) as tmp:
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``target`` atomically; ``mode`` as in :func:`atomic_path` (0o600 for a key)."""
+    with atomic_path(target, mode=mode) as tmp:
         tmp.write_bytes(data)
 
 

@@ -1,0 +1,83 @@
+"""Patient-aligned MPR slices: pixels sit where they say in LPS, in the radiological orientation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.ui.conftest import phantom_volume
+from ui import slicing
+from workstation.model.volume import Volume
+
+
+@pytest.mark.parametrize("plane", slicing.PLANES)
+def test_every_pixel_holds_the_voxel_at_its_lps_position(plane: str) -> None:
+    volume = phantom_volume()
+    cut = slicing.cut(volume, plane, (3.0, -1.0, 2.0))
+    rows, cols = cut.pixels.shape
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    points = cut.origin_lps + c[..., None] * cut.col_step_lps + r[..., None] * cut.row_step_lps
+    expected = volume.sample(points.reshape(-1, 3), order=0).reshape(rows, cols)
+    np.testing.assert_array_equal(cut.pixels, expected)
+
+
+def test_screen_directions_follow_the_radiological_convention() -> None:
+    volume = phantom_volume()
+    axial, coronal, sagittal = (slicing.cut(volume, p, (0.0, 0.0, 0.0)) for p in slicing.PLANES)
+    # Screen right is the patient's left (+x) in axial and coronal; anterior (-y) is up in axial.
+    assert axial.col_step_lps[0] > 0 and axial.row_step_lps[1] > 0
+    assert coronal.col_step_lps[0] > 0 and coronal.row_step_lps[2] < 0  # superior up
+    assert sagittal.col_step_lps[1] > 0 and sagittal.row_step_lps[2] < 0  # anterior left, superior up
+    assert slicing.letters("axial") == ("R", "L", "A", "P")
+    assert slicing.letters("coronal") == ("R", "L", "S", "I")
+    assert slicing.letters("sagittal") == ("A", "P", "S", "I")
+    # The bright block is right-anterior-superior: top-left in axial (at a superior level), top-left in coronal.
+    top_axial = slicing.cut(volume, "axial", (0.0, 0.0, 20.0)).pixels
+    assert top_axial[0, 0] == 1000 and top_axial[-1, -1] != 1000
+    front_coronal = slicing.cut(volume, "coronal", (0.0, -20.0, 0.0)).pixels
+    assert front_coronal[0, 0] == 1000 and front_coronal[-1, -1] != 1000
+    right_sagittal = slicing.cut(volume, "sagittal", (-18.0, 0.0, 0.0)).pixels
+    assert right_sagittal[0, 0] == 1000 and right_sagittal[-1, -1] != 1000
+
+
+def test_flipped_storage_gives_the_same_picture() -> None:
+    """A volume stored right-to-left and bottom-to-top (negative direction cosines) looks the same."""
+    volume = phantom_volume()
+    flipped_array = volume.array[::-1, :, ::-1]
+    affine = volume.ijk_to_lps.copy()
+    ni, nk = volume.size_ijk[0], volume.size_ijk[2]
+    affine[:3, 3] = volume.ijk_to_lps_points([ni - 1, 0, nk - 1])
+    affine[:3, 0] *= -1
+    affine[:3, 2] *= -1
+    flipped = Volume(array=flipped_array, ijk_to_lps=affine, modality="CT")
+    for plane in slicing.PLANES:
+        a = slicing.cut(volume, plane, (4.2, 2.3, -3.4))
+        b = slicing.cut(flipped, plane, (4.2, 2.3, -3.4))
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+        np.testing.assert_allclose(a.origin_lps, b.origin_lps)
+        np.testing.assert_allclose(b.lps_at(*b.pixel_of((4.2, 2.3, -3.4))), a.lps_at(*a.pixel_of((4.2, 2.3, -3.4))))
+
+
+def test_oblique_volume_is_resampled_in_patient_axes() -> None:
+    volume = phantom_volume()
+    angle = np.radians(12.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    affine = volume.ijk_to_lps.copy()
+    affine[:3, :3] = rotation @ affine[:3, :3]
+    oblique = Volume(array=volume.array, ijk_to_lps=affine, modality="CT")
+    cut = slicing.cut(oblique, "axial", (0.0, 0.0, 0.0))
+    assert cut.index == -1 and np.allclose(cut.col_step_lps / np.linalg.norm(cut.col_step_lps), (1, 0, 0))
+    labels = slicing.cut(oblique, "axial", (0.0, 0.0, 0.0), array=(oblique.array == 300).astype(np.uint8),
+                         labels=True)
+    assert set(np.unique(labels.pixels)) <= {0, 1}
+    # The sphere centre (physical position of voxel-space point (5, 0, 0) of the unrotated grid) is inside it.
+    center = oblique.ijk_to_lps_points(volume.lps_to_ijk_points([5.0, 0.0, 0.0]))
+    col, row = cut.pixel_of(center)
+    assert labels.pixels[int(round(row)), int(round(col))] == 1
+
+
+def test_window_and_overlay_colours() -> None:
+    gray = slicing.window_to_gray(np.array([[-1000.0, 40.0, 1000.0]]), 40.0, 400.0)
+    assert gray.tolist() == [[0, 127, 255]] or gray.tolist() == [[0, 128, 255]]
+    rgba = slicing.overlay_rgba(np.array([[0, 2]], dtype=np.uint8), {2: (1.0, 0.0, 0.0)}, {2: 0.5})
+    assert rgba[0, 0, 3] == 0 and tuple(rgba[0, 1]) == (255, 0, 0, 128)

@@ -1,0 +1,387 @@
+"""The open case as the app sees it: the shown volume, the label map being edited, view settings.
+
+Every edit calls the same core functions as the CLI (:mod:`workstation.segment_case`,
+:mod:`segmentation`), stores the result in the case and in the undo history, and emits a Qt
+signal; widgets hold no state of their own beyond what they draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from PySide6.QtCore import QObject, Signal
+
+from segmentation.editing import sphere_mask
+from segmentation.history import EditHistory
+from workstation.errors import InputError
+from workstation.model.case import Case
+from workstation.model.labelmap import LabelMap, Segment
+from workstation.model.volume import Volume
+
+# The segmentation tools (scipy, numba) are imported where they are used, so that the window and
+# the first case show before they load: see the start-up time in the desktop-app issue.
+
+# Seed value that marks background strokes for grow-from-seeds (segments use their own value).
+SEED_BACKGROUND = 65535
+
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {  # name: (level, width) in HU
+    "Soft tissue": (40.0, 400.0),
+    "Bone": (400.0, 1800.0),
+    "Lung": (-600.0, 1500.0),
+    "Liver": (60.0, 160.0),
+    "Brain": (40.0, 80.0),
+}
+
+
+class Document(QObject):
+    """The case, the displayed volume and its label map, the crosshair, window and edit history."""
+
+    case_changed = Signal()
+    crosshair_changed = Signal()
+    window_changed = Signal()
+    labels_changed = Signal()
+    display_changed = Signal()
+    meshes_changed = Signal()
+    history_changed = Signal()
+    seeds_changed = Signal()
+    plan_changed = Signal()
+    live_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.case: Case | None = None
+        self.case_path: Path | None = None
+        self.volume: Volume | None = None
+        self.label_map: LabelMap | None = None
+        self.history = EditHistory()
+        self.crosshair_lps = np.zeros(3)
+        self.level, self.width = 40.0, 400.0
+        self.hidden: set[int] = set()
+        self.opacity: dict[int, float] = {}
+        self.preview_mask: NDArray[np.bool_] | None = None
+        self.seeds: NDArray[np.uint16] | None = None
+        self.modified = False
+        self._stroke: NDArray[Any] | None = None
+        self._stroke_before: LabelMap | None = None
+        self.pending_entry: NDArray[np.float64] | None = None  # a trajectory's entry, waiting for its target
+        self.push_point: NDArray[np.float64] | None = None  # where the mechanics tool pushes (LPS mm)
+        self.simulation: str | None = None  # name of the simulation record shown in 3D
+        self.live: Any = None  # the interactive (co-rotational) tissue being dragged, see MechanicsPanel
+
+    # --- the case --------------------------------------------------------------------------
+    def set_case(self, case: Case, path: Path | None = None, *, volume_id: str | None = None) -> None:
+        """Show ``case`` (its first volume, or ``volume_id``), centring the crosshair and picking the default window."""
+        from workstation import segment_case
+        from workstation.preview import default_window
+
+        self.case, self.case_path = case, path
+        self.volume = case.volume(volume_id)
+        self.label_map = segment_case.case_label_map(case, self.volume)
+        self.history = EditHistory()
+        self.hidden, self.opacity = set(), {}
+        self.preview_mask, self.seeds, self._stroke = None, None, None
+        corners = self.volume.corners_lps()
+        self.crosshair_lps = (corners.min(0) + corners.max(0)) / 2
+        self.level, self.width = default_window(self.volume)
+        self.modified = False
+        self.pending_entry, self.push_point, self.simulation, self.live = None, None, None, None
+        self.case_changed.emit()
+        self.history_changed.emit()
+        self.plan_changed.emit()
+
+    def set_volume(self, volume_id: str) -> None:
+        """Show another volume of the case (its own label map and undo history)."""
+        if self.case is None or (self.volume is not None and self.volume.id == volume_id):
+            return
+        modified = self.modified
+        self.set_case(self.case, self.case_path, volume_id=volume_id)
+        self.modified = modified
+
+    @property
+    def has_volume(self) -> bool:
+        return self.volume is not None
+
+    def safety(self, name: str) -> dict[str, Any] | None:
+        """The meta of the last safety check of plan item ``name`` (``Record(kind="safety")``), if any."""
+        if self.case is None:
+            return None
+        for record in self.case.records_of("safety"):
+            if record.name == name:
+                return record.meta
+        return None
+
+    def label_array(self) -> NDArray[Any] | None:
+        """The labels to draw: the stroke in progress, else the label map's."""
+        if self._stroke is not None:
+            return self._stroke
+        return None if self.label_map is None else self.label_map.array
+
+    def segments(self) -> tuple[Segment, ...]:
+        return () if self.label_map is None else self.label_map.segments
+
+    # --- navigation and display -----------------------------------------------------------
+    def set_crosshair(self, point_lps: ArrayLike) -> None:
+        if self.volume is None:
+            return
+        corners = self.volume.corners_lps()
+        point = np.clip(np.asarray(point_lps, dtype=float), corners.min(0), corners.max(0))
+        if not np.allclose(point, self.crosshair_lps):
+            self.crosshair_lps = point
+            self.crosshair_changed.emit()
+
+    def set_window(self, level: float, width: float) -> None:
+        self.level, self.width = float(level), max(float(width), 1.0)
+        self.window_changed.emit()
+
+    def set_visible(self, value: int, visible: bool) -> None:
+        (self.hidden.discard if visible else self.hidden.add)(value)
+        self.display_changed.emit()
+
+    def set_opacity(self, value: int, opacity: float) -> None:
+        self.opacity[value] = float(np.clip(opacity, 0.0, 1.0))
+        self.display_changed.emit()
+
+    def overlay_colors(self) -> tuple[dict[int, tuple[float, float, float]], dict[int, float]]:
+        """Colours and opacities of the visible segments, by label value."""
+        colors = {s.value: s.color_rgb for s in self.segments() if s.value not in self.hidden}
+        return colors, {v: self.opacity.get(v, 0.5) for v in colors}
+
+    def set_preview(self, mask: NDArray[np.bool_] | None) -> None:
+        self.preview_mask = mask
+        self.display_changed.emit()
+
+    # --- edits (each one undoable) ---------------------------------------------------------
+    def _commit(self, new: LabelMap, label: str) -> None:
+        assert self.case is not None and self.label_map is not None
+        old = self.label_map
+        self.history.record(old, new, label)
+        self._store(new)
+
+    def _store(self, new: LabelMap) -> None:
+        from workstation import segment_case
+
+        assert self.case is not None
+        self.label_map = segment_case.store_label_map(self.case, new)
+        self.modified = True
+        self.labels_changed.emit()
+        self.meshes_changed.emit()
+        self.history_changed.emit()
+
+    def add_segment(self, name: str, color_rgb: tuple[float, float, float] | None = None) -> Segment:
+        """An empty segment ``name`` (unique) with a conventional colour."""
+        from segmentation.labels import color_for, next_value, set_segment
+
+        if self.label_map is None:
+            raise InputError("no volume is open")
+        if any(s.name == name for s in self.segments()):
+            raise InputError(f"segment name {name!r}: already used")
+        value = next_value(self.label_map)
+        new = set_segment(self.label_map, np.zeros(self.label_map.array.shape, bool), name=name,
+                          color_rgb=color_rgb or color_for(name, value - 1))
+        self._commit(new, f"add segment {name}")
+        return self.label_map.segment(name)  # type: ignore[union-attr]
+
+    def remove_segment(self, name: str) -> None:
+        from segmentation.labels import remove_segment
+
+        assert self.label_map is not None
+        self._commit(remove_segment(self.label_map, name), f"remove segment {name}")
+
+    def recolor_segment(self, name: str, color_rgb: tuple[float, float, float]) -> None:
+        assert self.label_map is not None
+        segments = tuple(replace(s, color_rgb=color_rgb) if s.name == name else s for s in self.label_map.segments)
+        self._commit(replace(self.label_map, segments=segments), f"recolour {name}")
+
+    def _scratch(self) -> tuple[Case, Volume]:
+        """A private case with the shown volume and label map, for work in a worker thread.
+
+        Core functions store their results in the case they are given (and emit its events);
+        running them on this copy keeps the real case untouched until :meth:`commit` on the GUI thread.
+        """
+        from workstation import segment_case
+
+        assert self.case is not None and self.volume is not None and self.label_map is not None
+        scratch = Case(name=self.case.name)
+        volume = scratch.add_volume(self.volume)
+        scratch.add_label_map(replace(self.label_map, id=segment_case.label_map_id(volume)))
+        return scratch, volume
+
+    def commit(self, new: LabelMap, label: str) -> None:
+        """Make ``new`` (computed on a scratch case) the label map, undoable."""
+        assert self.label_map is not None
+        new = replace(new, id=self.label_map.id, name=self.label_map.name,
+                      source_volume_id=self.label_map.source_volume_id)
+        self._commit(new, label)
+
+    def compute_preset(self, preset: str, name: str | None = None, *, points_lps: ArrayLike | None = None,
+                       progress: Any = None) -> LabelMap:
+        """The label map with a CT preset's segment (``segment_case.segment_with_preset``); worker-safe."""
+        from workstation import segment_case
+
+        scratch, volume = self._scratch()
+        new, _ = segment_case.segment_with_preset(scratch, preset, name=name, points_lps=points_lps,
+                                                  volume_id=volume.id)
+        return new
+
+    def apply_preset(self, preset: str, name: str | None = None, *, points_lps: ArrayLike | None = None) -> None:
+        """:meth:`compute_preset` and :meth:`commit` in one go (GUI thread)."""
+        self.commit(self.compute_preset(preset, name, points_lps=points_lps), f"preset {preset}")
+
+    def compute_surfaces(self, names: list[str] | None = None, progress: Any = None) -> list[Any]:
+        """Surfaces of the segments (``segment_case.build_surfaces``) on a scratch case; worker-safe."""
+        from workstation import segment_case
+
+        scratch, volume = self._scratch()
+        return segment_case.build_surfaces(scratch, segments=names, volume_id=volume.id, progress=progress)
+
+    def store_surfaces(self, meshes: list[Any]) -> None:
+        """Put surfaces from :meth:`compute_surfaces` into the case (replacing older ones) and show them."""
+        assert self.case is not None and self.label_map is not None
+        for mesh in meshes:
+            mesh = replace(mesh, provenance={**mesh.provenance, "label_map_id": self.label_map.id})
+            if mesh.id in self.case.meshes:
+                self.case.remove_mesh(mesh.id)
+            self.case.add_mesh(mesh)
+        self.modified = True
+        self.meshes_changed.emit()
+
+    def threshold_mask(self, lower: float, upper: float) -> NDArray[np.bool_]:
+        from segmentation.threshold import threshold
+
+        assert self.volume is not None
+        try:
+            return threshold(self.volume, lower=lower, upper=upper)
+        except ValueError as exc:
+            raise InputError(f"threshold: {exc}") from None
+
+    def apply_threshold(self, name: str, lower: float, upper: float) -> None:
+        """Segment ``name`` becomes the voxels with ``lower <= value <= upper``."""
+        from segmentation.labels import set_segment
+
+        assert self.label_map is not None
+        mask = self.threshold_mask(lower, upper)
+        new = set_segment(self.label_map, mask, name=name)
+        self._commit(new, f"threshold {name} {lower:g}..{upper:g}")
+        self.set_preview(None)
+
+    def keep_largest_island(self, name: str) -> None:
+        """Segment ``name`` keeps only its largest connected piece (``segmentation.islands.keep_largest``)."""
+        from segmentation.islands import keep_largest
+        from segmentation.labels import set_segment
+
+        assert self.label_map is not None
+        mask = self.label_map.mask(name)
+        if not mask.any():
+            raise InputError(f"segment {name!r}: empty, no island to keep")
+        self._commit(set_segment(self.label_map, keep_largest(mask), name=name), f"largest island of {name}")
+
+    def smooth_segment(self, name: str, radius_mm: float) -> None:
+        """Close then open segment ``name`` by ``radius_mm`` (``segmentation.morphology``): fills small gaps
+        and notches, removes thin spurs, as Slicer's morphological smoothing does."""
+        from segmentation.labels import set_segment
+        from segmentation.morphology import close_mask, open_mask
+
+        assert self.label_map is not None and self.volume is not None
+        spacing = self.volume.spacing_mm
+        try:
+            mask = open_mask(close_mask(self.label_map.mask(name), radius_mm, spacing_mm=spacing), radius_mm,
+                             spacing_mm=spacing)
+        except ValueError as exc:
+            raise InputError(f"smoothing radius: {exc}") from None
+        self._commit(set_segment(self.label_map, mask, name=name), f"smooth {name} {radius_mm:g} mm")
+
+    def _ball(self, center_lps: ArrayLike, radius_mm: float) -> tuple[tuple[slice, ...], NDArray[np.bool_]]:
+        """The box around a brush ball and the ball's mask inside it (``segmentation.editing.sphere_mask``)."""
+        assert self.volume is not None
+        volume = self.volume
+        center = np.asarray(center_lps, dtype=float)
+        spacing = volume.spacing_mm
+        ijk = volume.lps_to_ijk_points(center)
+        reach = np.ceil(radius_mm / spacing) + 1
+        low = np.clip(np.floor(ijk - reach).astype(int), 0, np.array(volume.size_ijk))
+        high = np.clip(np.ceil(ijk + reach).astype(int) + 1, 0, np.array(volume.size_ijk))
+        box = (slice(low[2], high[2]), slice(low[1], high[1]), slice(low[0], high[0]))
+        shift = np.eye(4)
+        shift[:3, 3] = low
+        shape = tuple(int(h - lo) for h, lo in zip(high[::-1], low[::-1], strict=True))
+        if min(shape) <= 0:
+            return box, np.zeros((0, 0, 0), dtype=bool)
+        return box, sphere_mask(shape, volume.ijk_to_lps @ shift, center, radius_mm)  # type: ignore[arg-type]
+
+    def paint(self, center_lps: ArrayLike, radius_mm: float, segment: str, *, erase: bool = False) -> None:
+        """One brush dab of a stroke (call :meth:`end_stroke` when the mouse is released)."""
+        if self.label_map is None:
+            return
+        value = self.label_map.segment(segment).value
+        if self._stroke is None:
+            self._stroke_before = self.label_map
+            dtype = np.uint8 if max(value, int(self.label_map.array.max(initial=0))) < 256 else np.uint16
+            self._stroke = self.label_map.array.astype(dtype, copy=True)
+        box, ball = self._ball(center_lps, radius_mm)
+        if ball.size:
+            region = self._stroke[box]
+            if erase:
+                region[ball & (region == value)] = 0
+            else:
+                region[ball] = value
+        self.labels_changed.emit()
+
+    def end_stroke(self, label: str) -> None:
+        if self._stroke is None or self._stroke_before is None:
+            return
+        stroke, before = self._stroke, self._stroke_before
+        self._stroke, self._stroke_before = None, None
+        new = before.with_array(stroke)
+        self.history.record(before, new, label)
+        self._store(new)
+
+    def paint_seed(self, center_lps: ArrayLike, radius_mm: float, value: int) -> None:
+        """A grow-from-seeds stroke dab: ``value`` is a segment's value or :data:`SEED_BACKGROUND`."""
+        if self.volume is None:
+            return
+        if self.seeds is None:
+            self.seeds = np.zeros(self.volume.shape, dtype=np.uint16)
+        box, ball = self._ball(center_lps, radius_mm)
+        if ball.size:
+            self.seeds[box][ball] = value
+        self.seeds_changed.emit()
+
+    def clear_seeds(self) -> None:
+        self.seeds = None
+        self.seeds_changed.emit()
+
+    def grow(self, progress: Any = None) -> LabelMap:
+        """Grow-from-seeds (``segment_case.grow_segments``) from the painted seeds; runs in a worker thread.
+
+        Returns the new label map; :meth:`finish_grow` (main thread) stores it with undo.
+        """
+        from workstation import segment_case
+
+        assert self.case is not None and self.volume is not None and self.label_map is not None
+        if self.seeds is None or not (self.seeds == SEED_BACKGROUND).any():
+            raise InputError("grow from seeds: paint background strokes and at least one segment's strokes first")
+        names = {s.value: {"name": s.name, "color_rgb": s.color_rgb} for s in self.label_map.segments}
+        scratch, volume = self._scratch()
+        return segment_case.grow_segments(scratch, self.seeds, background=SEED_BACKGROUND, names=names,
+                                          volume_id=volume.id, progress=progress)
+
+    def finish_grow(self, grown: LabelMap) -> None:
+        self.commit(grown, "grow from seeds")
+        self.clear_seeds()
+
+    def undo(self) -> None:
+        if self.label_map is not None and self.history.can_undo():
+            self._store(self.history.undo(self.label_map))
+
+    def redo(self) -> None:
+        if self.label_map is not None and self.history.can_redo():
+            self._store(self.history.redo(self.label_map))
+
+    def statistics(self) -> list[Any]:
+        from workstation import segment_case
+
+        return [] if self.case is None else segment_case.statistics(self.case, volume_id=self.volume.id)

@@ -19,7 +19,9 @@ from workstation.model.case import Case
 from workstation.model.volume import Volume
 from workstation.preview import write_previews
 from workstation.progress import ProgressCallback
+from workstation.report.html_report import write_report
 from workstation.samples import SAMPLES_DIR, sample_dicom_dir
+from workstation.simulate_case import mechanics_demo_stage
 
 
 def run_demo(out_dir: str | os.PathLike[str], *, progress: ProgressCallback | None = None,
@@ -56,11 +58,16 @@ def run_demo(out_dir: str | os.PathLike[str], *, progress: ProgressCallback | No
     }
     made += _segmentation_stage(result.case, volume, out, progress=progress, say=say)
     made += _planning_stage(result.case, out, say=say)
+    say("simulating a liver retraction ...")
+    made += mechanics_demo_stage(result.case, out, progress=progress, say=say)
     save_case(result.case, case_path, progress=progress)
     summary["segments"] = [s.to_dict() for s in segment_case.statistics(result.case)]
     summary_path = out / "summary.json"
     write_text_atomic(summary_path, json.dumps(summary, indent=1))
     made.append((summary_path, "summary: geometry (ijk_to_lps), HU range, import log, de-identification"))
+    say("writing the rehearsal report ...")
+    report = write_report(result.case, out / "report.html", progress=progress)
+    made.append((report, "the rehearsal report: views, segment statistics, plan and safety, mechanics, plan digest"))
     return made
 
 
@@ -134,7 +141,7 @@ def _planning_stage(case: Case, out: Path, *, say: Callable[[str], Any]) -> list
             f"{verdict}")
     key_path, plan_path = out / "demo-site.key", out / "plan.json"
     key = secrets.token_bytes(32)  # a fresh key for the demo only; a site keeps its own key file
-    write_bytes_atomic(key_path, key)
+    write_bytes_atomic(key_path, key, mode=0o600)  # readable by its owner only
     document = export_plan(case, plan_path, key=key)
     verification = verify_plan(plan_path, key)
     if not verification.verified:

@@ -25,6 +25,7 @@ def test_demo_makes_case_segments_surfaces_and_pictures(tmp_path: Path) -> None:
     names = sorted(p.relative_to(tmp_path / "out").as_posix() for p, _ in made)
     assert names == sorted(["case", "preview-axial.png", "preview-coronal.png", "preview-sagittal.png",
                             "summary.json", "anatomy.3mf", "anatomy.png", "plan.json", "demo-site.key",
+                            "liver-retraction.vtu", "liver-retraction.png", "report.html",
                             *(f"surfaces/{s}.stl" for s in SEGMENTS)])
     case = load_case(tmp_path / "out" / "case")
     assert case.volume().shape == (20, 512, 512)
@@ -47,6 +48,11 @@ def test_demo_makes_case_segments_surfaces_and_pictures(tmp_path: Path) -> None:
     for meta in safety.values():
         assert sorted(s["segment"] for s in meta["structures"]) == ["aorta", "spinal_cord"]
         assert meta["safe"] and meta["min_clearance_mm"] > 2.0
+    simulation = case.record("simulation", case.records_of("simulation")[0].name)
+    assert simulation.meta["max_displacement_mm"] == pytest.approx(10.0, abs=0.5)  # the retractor's 10 mm push
+    assert simulation.arrays["displacement_mm"].shape == (case.tet_meshes[simulation.meta["tet_mesh_id"]].n_points, 3)
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 4 and "pedicle screw" in report
     key = (tmp_path / "out" / "demo-site.key").read_bytes()
     assert verify_plan(tmp_path / "out" / "plan.json", key).verified
     assert not verify_plan(tmp_path / "out" / "plan.json", bytes(32)).verified

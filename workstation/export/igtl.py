@@ -43,21 +43,61 @@ from pyigtl.messages import CRC64, MessageBase
 from workstation.errors import InputError
 
 STRING_LIMIT_BYTES = 65535
-MAX_BODY_BYTES = 1 << 24
+# Largest body accepted (a TRANSFORM body is 48 bytes; IMAGE bodies can be large but are not ours).
+MAX_BODY_BYTES = 64 * 1024 * 1024
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _HEADER_VERSION = 2
 
 
-def parse_address(text: str, *, option: str = "--igtl") -> tuple[str, int]:
-    """``HOST:PORT`` -> ``(host, port)``."""
+def parse_address(text: str, *, option: str = "--igtl", default_host: str | None = None) -> tuple[str, int]:
+    """``HOST:PORT`` -> ``(host, port)``; with ``default_host`` a bare ``PORT`` is accepted too."""
     host, sep, port_text = text.rpartition(":")
     try:
         port = int(port_text)
     except ValueError:
         port = -1
-    if not sep or not host or not 0 < port < 65536:
-        raise InputError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:18944")
+    host = host or (default_host or "")
+    if not host or not 0 < port < 65536 or (not sep and default_host is None):
+        raise InputError(f"{option} {text!r}: expected HOST:PORT with a port in 1..65535, e.g. 127.0.0.1:18944")
     return host, port
+
+
+class MalformedMessageError(ValueError):
+    """The bytes on the socket are not a valid OpenIGTLink message."""
+
+
+def check_header(header: bytes) -> int:
+    """Body size announced by a 58-byte header, after sanity checks that reject garbage early."""
+    version = struct.unpack("> H", header[:2])[0]
+    if version not in (1, 2):
+        raise MalformedMessageError(f"header version {version} is not 1 or 2")
+    kind = header[2:14].rstrip(b"\0 ")
+    if not kind or not all(32 < c < 127 for c in kind):
+        raise MalformedMessageError("message type is not printable ASCII")
+    body_size = struct.unpack("> Q", header[42:50])[0]
+    if body_size > MAX_BODY_BYTES:
+        raise MalformedMessageError(f"announced body of {body_size} bytes exceeds {MAX_BODY_BYTES}")
+    return int(body_size)
+
+
+def decode_message(header: bytes, body: bytes) -> Any:
+    """Decode one message with pyigtl after checking its CRC-64 (pyigtl does not); returns the pyigtl
+    message, or the header fields for a type pyigtl does not know. Raises :class:`MalformedMessageError`."""
+    try:
+        fields = MessageBase.parse_header(header)
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise MalformedMessageError(f"unreadable header ({exc})") from None
+    crc = struct.unpack("> Q", header[50:58])[0]
+    if CRC64(body) != crc:
+        raise MalformedMessageError(f"CRC mismatch (CRC-64) in {fields['message_type'] or '?'} message")
+    message = MessageBase.create_message(fields["message_type"])
+    if message is None:
+        return fields
+    try:
+        message.unpack(fields, body)
+    except Exception as exc:  # pyigtl raises struct.error, IndexError, TypeError... on bad bodies
+        raise MalformedMessageError(f"bad {fields['message_type']} body ({type(exc).__name__}: {exc})") from None
+    return message
 
 
 def _fit(text: str, size: int) -> str:
@@ -209,21 +249,14 @@ class TransformReceiver:
                     yield TransformEvent("disconnected", detail="the server closed the connection")
                     return
                 try:
-                    fields = MessageBase.parse_header(header)
-                    crc = struct.unpack("> Q", header[-8:])[0]
-                except (UnicodeDecodeError, struct.error) as exc:
-                    yield TransformEvent("malformed", detail=f"unreadable header ({exc}); stream abandoned")
+                    body_size = check_header(header)
+                except MalformedMessageError as exc:
+                    yield TransformEvent("malformed", detail=f"{exc}; stream abandoned")
                     yield TransformEvent("disconnected", detail="closed after a malformed header")
                     return
-                if fields["body_size"] > MAX_BODY_BYTES:
-                    yield TransformEvent("malformed", fields["device_name"],
-                                         detail=f"body of {fields['body_size']} bytes; stream abandoned")
-                    yield TransformEvent("disconnected", detail="closed after a malformed header")
-                    return
-                body = self._read(fields["body_size"])
+                body = self._read(body_size)
                 if body is None:
-                    yield TransformEvent("disconnected", fields["device_name"],
-                                         detail="closed in the middle of a message")
+                    yield TransformEvent("disconnected", detail="closed in the middle of a message")
                     return
             except TimeoutError:
                 yield TransformEvent("timeout", detail=f"no data for {self.idle_timeout_s:g} s")
@@ -231,21 +264,18 @@ class TransformReceiver:
             except OSError as exc:
                 yield TransformEvent("disconnected", detail=f"connection error: {exc.strerror or exc}")
                 return
-            if fields["message_type"] != "TRANSFORM":
+            if header[2:14].rstrip(b"\0 ") != b"TRANSFORM":
                 self.skipped += 1
                 continue
-            yield self._transform_event(fields, body, crc)
+            yield self._transform_event(header, body)
 
     @staticmethod
-    def _transform_event(fields: dict[str, Any], body: bytes, crc: int) -> TransformEvent:
-        name = fields["device_name"]
-        if CRC64(body) != crc:
-            return TransformEvent("malformed", name, detail="CRC-64 mismatch")
-        message = pyigtl.TransformMessage()
+    def _transform_event(header: bytes, body: bytes) -> TransformEvent:
+        name = header[14:34].rstrip(b"\0").decode("ascii", "replace")
         try:
-            message.unpack(fields, body)
-        except (struct.error, ValueError, IndexError) as exc:
-            return TransformEvent("malformed", name, detail=f"TRANSFORM body unreadable ({exc})")
+            message = decode_message(header, body)
+        except MalformedMessageError as exc:
+            return TransformEvent("malformed", name, detail=str(exc))
         matrix = np.asarray(message.matrix, dtype=float)
         rotation = matrix[:3, :3]
         if not np.all(np.isfinite(matrix)):

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import queue
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-# Largest body we accept (a TRANSFORM body is 48 bytes; IMAGE bodies can be large but are not ours).
-MAX_BODY_BYTES = 64 * 1024 * 1024
+from workstation.export.igtl import MalformedMessageError, check_header, decode_message, parse_address
+
 _HEADER_SIZE = 58
 
 
@@ -65,10 +63,6 @@ class StreamEvent:
     source: str = ""
 
 
-class MalformedMessageError(ValueError):
-    """The bytes on the socket are not a valid OpenIGTLink message."""
-
-
 def pack_transform(matrix: NDArray[np.float64], *, device_name: str, sequence: int | None = None,
                    timestamp: float | None = None) -> bytes:
     """An OpenIGTLink TRANSFORM message (header version 2 with ``message_id`` when ``sequence`` is given)."""
@@ -80,41 +74,6 @@ def pack_transform(matrix: NDArray[np.float64], *, device_name: str, sequence: i
         message.header_version = 2
         message.message_id = int(sequence)
     return message.pack()
-
-
-def decode_message(header: bytes, body: bytes) -> Any:
-    """Decode one message with pyigtl after checking sizes and CRC; raises :class:`MalformedMessageError`."""
-    from pyigtl.messages import CRC64, MessageBase
-
-    try:
-        fields = MessageBase.parse_header(header)
-    except (struct.error, UnicodeDecodeError) as exc:
-        raise MalformedMessageError(f"unreadable header ({exc})") from None
-    crc = struct.unpack("> Q", header[50:58])[0]
-    if CRC64(body) != crc:
-        raise MalformedMessageError(f"CRC mismatch in {fields['message_type'] or '?'} message")
-    message = MessageBase.create_message(fields["message_type"])
-    if message is None:
-        return fields
-    try:
-        message.unpack(fields, body)
-    except Exception as exc:  # pyigtl raises struct.error, IndexError, TypeError... on bad bodies
-        raise MalformedMessageError(f"bad {fields['message_type']} body ({type(exc).__name__}: {exc})") from None
-    return message
-
-
-def _check_header(header: bytes) -> int:
-    """Body size announced by ``header``, after sanity checks that reject garbage early."""
-    version = struct.unpack("> H", header[:2])[0]
-    if version not in (1, 2):
-        raise MalformedMessageError(f"header version {version} is not 1 or 2")
-    kind = header[2:14].rstrip(b"\0 ")
-    if not kind or not all(32 < c < 127 for c in kind):
-        raise MalformedMessageError("message type is not printable ASCII")
-    body_size = struct.unpack("> Q", header[42:50])[0]
-    if body_size > MAX_BODY_BYTES:
-        raise MalformedMessageError(f"announced body of {body_size} bytes exceeds {MAX_BODY_BYTES}")
-    return int(body_size)
 
 
 class _Connection:
@@ -242,7 +201,7 @@ class TransformReceiver:
                     self._event("disconnected", f"client {source} closed the connection", source=source,
                                 poses=counter[0])
                 return
-            body_size = _check_header(header)
+            body_size = check_header(header)
             body = conn.read(body_size, idle_ok=False) if body_size else b""
             if body is None:
                 return
@@ -281,16 +240,7 @@ class TransformReceiver:
 
 def parse_host_port(text: str, option: str = "--igtl") -> tuple[str, int]:
     """``HOST:PORT`` (or ``PORT``) -> (host, port); :class:`~workstation.errors.InputError` when invalid."""
-    from workstation.errors import InputError
-
-    host, _, port_text = text.rpartition(":")
-    try:
-        port = int(port_text)
-    except ValueError:
-        port = -1
-    if not 0 < port < 65536:
-        raise InputError(f"{option} {text!r}: expected HOST:PORT with a port in 1..65535")
-    return host or "127.0.0.1", port
+    return parse_address(text, option=option, default_host="127.0.0.1")
 
 
 def stream_poses(poses: Iterable[NDArray[np.float64]], *, host: str, port: int, rate_hz: float,

@@ -17,7 +17,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from workstation.errors import InputError
 from workstation.model.case import Case
-from workstation.model.mesh import SurfaceMesh
 from workstation.model.plan import Landmark, Plan, ResectionPlane, Trajectory
 from workstation.model.record import Record
 from workstation.model.registration import Registration
@@ -25,6 +24,7 @@ from workstation.planning.planner import Proposal, entry_points_in_sphere, propo
 from workstation.planning.safety import ResectionAnalysis, SafetyChecker, TrajectorySafety, resection_analysis
 from workstation.progress import ProgressCallback
 from workstation.registration.paired_point import PairedPointResult, register_paired_points
+from workstation.segment_case import segment_surface
 
 REGISTRATION_ID = "image-to-patient"
 # big enclosing segments never count as critical by default: a tool always runs inside them
@@ -107,22 +107,6 @@ def _label_map(case: Case, volume_id: str | None = None) -> Any:
     if label_map is None or not label_map.segments:
         raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
     return label_map
-
-
-def segment_surface(case: Case, name: str, *, volume_id: str | None = None,
-                    progress: ProgressCallback | None = None) -> SurfaceMesh:
-    """The surface of segment ``name``: the case's own when present, else built from the label map
-    (and added to the case)."""
-    from workstation.segment_case import build_surfaces
-
-    label_map = _label_map(case, volume_id)
-    if name not in {s.name for s in label_map.segments}:
-        raise InputError(f"segment {name!r}: not in the label map; segments: "
-                         f"{', '.join(s.name for s in label_map.segments)}")
-    for mesh in case.meshes.values():
-        if (mesh.segment or mesh.name) == name and mesh.provenance.get("label_map_id") == label_map.id:
-            return mesh
-    return build_surfaces(case, segments=[name], volume_id=volume_id, progress=progress)[0]
 
 
 def default_critical(case: Case, points_lps: Sequence[ArrayLike], *, volume_id: str | None = None) -> list[str]:

@@ -220,6 +220,17 @@ def build_surfaces(case: Case, *, segments: list[str] | None = None, volume_id: 
     return meshes
 
 
+def segment_surface(case: Case, name: str, *, volume_id: str | None = None,
+                    progress: ProgressCallback | None = None) -> SurfaceMesh:
+    """The case's surface of segment ``name`` derived from its current label map; built and stored when
+    missing (:func:`build_surfaces` names a missing or empty segment)."""
+    label_map = label_map_id(case_volume(case, volume_id))
+    for mesh in case.meshes.values():
+        if mesh.provenance.get("label_map_id") == label_map and name in (mesh.segment, mesh.name):
+            return mesh
+    return build_surfaces(case, segments=[name], volume_id=volume_id, progress=progress)[0]
+
+
 def statistics(case: Case, *, volume_id: str | None = None) -> list[SegmentStatistics]:
     volume = case_volume(case, volume_id)
     label_map = case.label_maps.get(label_map_id(volume))

@@ -61,17 +61,6 @@ def _segment_value(label_map: LabelMap, name: str) -> int:
     return value
 
 
-def segment_surface(case: Case, name: str, *, volume_id: str | None = None,
-                    progress: ProgressCallback | None = None) -> SurfaceMesh:
-    """The case's surface of segment ``name`` (built and stored when missing)."""
-    label_map = _label_map(case, volume_id)
-    _segment_value(label_map, name)
-    for mesh in case.meshes.values():
-        if mesh.provenance.get("label_map_id") == label_map.id and name in (mesh.segment, mesh.name):
-            return mesh
-    return segment_case.build_surfaces(case, segments=[name], volume_id=volume_id, progress=progress)[0]
-
-
 def _surface_reduction(label_map: LabelMap, size_mm: float) -> float:
     spacing = np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0)
     face = float(np.prod(spacing)) ** (2.0 / 3.0)
@@ -158,7 +147,7 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
         mesh = voxel_tets.voxel_tetrahedra(label_map, labels=values, stride=stride, name="+".join(segments),
                                            progress=progress)
     elif len(segments) == 1:
-        surface = segment_surface(case, segments[0], volume_id=volume_id, progress=progress)
+        surface = segment_case.segment_surface(case, segments[0], volume_id=volume_id, progress=progress)
         try:
             mesh = meshing.tetrahedralize(surface, size_mm=float(size_mm), repair=repair, region_id=values[0],
                                           name=segments[0], progress=progress)
@@ -208,7 +197,7 @@ def fix_mask(case: Case, mesh: TetMesh, spec: str, *, contact_mm: float = DEFAUL
         raise InputError(f"--fix {spec!r}: a plane is written plane:x,y,z:nx,ny,nz (LPS mm)")
     else:
         try:
-            surface = segment_surface(case, spec, volume_id=volume_id)
+            surface = segment_case.segment_surface(case, spec, volume_id=volume_id)
         except InputError as exc:
             raise InputError(str(exc).replace("--segment", "--fix", 1)) from None
         mask = selection.nodes_near_surface(mesh, surface, contact_mm)

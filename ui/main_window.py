@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from ui import slicing
 from ui.document import WINDOW_PRESETS, Document
 from ui.jobs import Job, show_error
+from ui.live_docks import install_live_docks
 from ui.mechanics_panel import MechanicsPanel
 from ui.planning_panel import PlanningPanel
 from ui.rehearsal_panel import RehearsalPanel
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
         self.position_label.setObjectName("status-position")
         self.statusBar().addPermanentWidget(self.position_label)
         self._build_menus()
+        install_live_docks(self)  # the Live and Outputs panels, with their menu
         toolbar = self.addToolBar("Volume")
         toolbar.setObjectName("volume-toolbar")
         toolbar.addWidget(QLabel(" Volume: ", self))

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from workstation import segment_case
 from workstation.errors import InputError, OutputError
-from workstation.model import Case, LabelMap, Record, SurfaceMesh, TetMesh
+from workstation.model import Case, LabelMap, Record, TetMesh
 from workstation.progress import ProgressCallback
 
 DEFAULT_SIZE_MM = 6.0
@@ -293,51 +293,6 @@ def export_vtu(case: Case, name: str, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def deformed_surface(case: Case, name: str, *, scale: float = 1.0) -> SurfaceMesh:
-    """The deformed outer surface of a stored result (LPS mm), for rendering."""
-    from mechanics.selection import boundary_faces
-
-    result, mesh, record = stored_result(case, name)
-    faces = boundary_faces(mesh)
-    used, inverse = np.unique(faces, return_inverse=True)
-    points = result.deformed_points_mm(mesh, scale=scale)[used]
-    return SurfaceMesh(vertices_lps=points, triangles=inverse.reshape(-1, 3), name=f"{record.name} (deformed)",
-                       segment="+".join(record.meta.get("extra", {}).get("segments", [])),
-                       provenance={"simulation": record.name, "tet_mesh_id": mesh.id, "displacement_scale": scale,
-                                   "node_ids": used.tolist()})
-
-
-def _render_deformed(surface: SurfaceMesh, displacement_mm: np.ndarray, undeformed: SurfaceMesh, path: Path,
-                     *, title: str) -> Path:
-    from workstation.io.atomic import atomic_path
-    from workstation.render.snapshot import VIEWS, require_offscreen_gl
-
-    require_offscreen_gl()
-    import pyvista as pv
-
-    plotter = pv.Plotter(off_screen=True, window_size=[900, 700])
-    try:
-        plotter.set_background("#15171c")
-        deformed = surface.to_pyvista()
-        deformed.point_data["displacement (mm)"] = np.linalg.norm(displacement_mm, axis=1)
-        plotter.add_mesh(deformed, scalars="displacement (mm)", cmap="viridis", smooth_shading=True,
-                         scalar_bar_args={"color": "white"})
-        plotter.add_mesh(undeformed.to_pyvista(), style="wireframe", color="white", opacity=0.15)
-        direction, up = VIEWS["anterior_superior"]
-        center = np.asarray(surface.vertices_lps).mean(axis=0)
-        plotter.camera.focal_point = tuple(center)
-        plotter.camera.position = tuple(center + np.asarray(direction) * 1000.0)
-        plotter.camera.up = up
-        plotter.reset_camera()
-        plotter.camera.zoom(1.3)
-        plotter.add_text(f"{title}  view: anterior_superior (LPS)", font_size=10, color="white")
-        with atomic_path(path) as tmp:
-            plotter.screenshot(str(tmp))
-    finally:
-        plotter.close()
-    return path
-
-
 DEMO_RESULT = "demo-liver-retraction"
 
 
@@ -375,10 +330,14 @@ def mechanics_demo_stage(case: Case, out_dir: str | os.PathLike[str], *, progres
     made: list[tuple[Path, str]] = []
     vtu = export_vtu(case, DEMO_RESULT, out / "liver-retraction.vtu")
     made.append((vtu, "liver retraction result for ParaView (displacement_mm, von_mises_pa; LPS mm)"))
-    surface = deformed_surface(case, DEMO_RESULT)
-    node_ids = np.asarray(surface.provenance["node_ids"])
-    undeformed = SurfaceMesh(points[node_ids], surface.triangles, name="liver")
-    picture = _render_deformed(surface, result.displacement_mm[node_ids], undeformed, out / "liver-retraction.png",
-                               title="liver retraction 10 mm, coloured by displacement")
-    made.append((picture, "the retracted liver coloured by displacement (mm), undeformed outline in white"))
+    from workstation.render.case_scene import SceneOptions, build_case_scene, camera_for
+
+    present = {segment.name for label_map in case.label_maps.values() for segment in label_map.segments}
+    context = [name for name in ("bone", "vertebra_T12", "aorta") if name in present]
+    options = SceneOptions(segments=context, surfaces=bool(context), plan=False, simulation=DEMO_RESULT)
+    with build_case_scene(case, options, size=(900, 700), progress=progress) as scene:
+        scene.set_camera(camera_for(scene, case, "anterior_superior"))
+        scene.add_title("liver retraction 10 mm, coloured by displacement (view from anterior-superior)")
+        picture = scene.save_png(out / "liver-retraction.png")
+    made.append((picture, "the retracted liver coloured by displacement (mm), with bone, T12 and aorta when segmented"))
     return made

@@ -118,9 +118,9 @@ def test_simulate_stores_a_result_with_the_boundary_conditions_applied(tmp_path:
     grid = pv.read(vtu)
     np.testing.assert_allclose(grid.point_data["displacement_mm"], u)
     np.testing.assert_allclose(grid.cell_data["von_mises_pa"], result.von_mises_pa)
-    surface = simulate_case.deformed_surface(case, "press")
-    ids = np.asarray(surface.provenance["node_ids"])
-    np.testing.assert_allclose(surface.vertices_lps, mesh.points_lps[ids] + u[ids])
+    surface = result.deformed_surface(mesh)
+    ids = np.asarray(surface.point_data["vtkOriginalPointIds"])
+    np.testing.assert_allclose(surface.points, mesh.points_lps[ids] + u[ids])
 
     save_case(case, tmp_path / "case")
     loaded = load_case(tmp_path / "case")

@@ -1,32 +1,35 @@
-"""Connected pieces of a mask: keep the largest, keep the one under a point, drop small ones."""
+"""Connected pieces of a mask: keep the largest, keep the one under a point, drop small ones.
+
+Pieces are found from the mask's runs (:func:`segmentation.components.run_components`, numba):
+the same pieces as ``scipy.ndimage.label`` without an int32 label per voxel.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage as ndi
 
+from segmentation.components import RunComponents, run_components
 from segmentation.structuring import voxel_volume_mm3
 
-_FULL = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
-_FACES = ndi.generate_binary_structure(3, 1)  # 6-connectivity
 
-
-def _label(mask: NDArray[np.bool_], connectivity: int) -> tuple[NDArray[np.int32], int]:
+def _pieces(mask: ArrayLike, connectivity: int) -> tuple[NDArray[np.bool_], RunComponents]:
     if connectivity not in (6, 26):
         raise ValueError(f"connectivity must be 6 or 26, got {connectivity}")
-    return ndi.label(mask, structure=_FACES if connectivity == 6 else _FULL)
+    mask = np.asarray(mask, dtype=bool)
+    if not 1 <= mask.ndim <= 3:
+        raise ValueError(f"a (K, J, I) mask is needed, got {mask.ndim} dimensions")
+    return mask, run_components(mask.reshape((1,) * (3 - mask.ndim) + mask.shape), connectivity=connectivity)
 
 
 def keep_largest(mask: ArrayLike, *, n: int = 1, connectivity: int = 26) -> NDArray[np.bool_]:
     """The ``n`` largest connected pieces of ``mask`` (K, J, I)."""
-    mask = np.asarray(mask, dtype=bool)
-    labels, count = _label(mask, connectivity)
-    if count <= n:
+    mask, pieces = _pieces(mask, connectivity)
+    if pieces.count <= n:
         return mask.copy()
-    sizes = np.bincount(labels.ravel())[1:]
-    keep = np.argsort(sizes)[::-1][:n] + 1
-    return np.isin(labels, keep)
+    keep = np.zeros(pieces.count, dtype=bool)
+    keep[np.argsort(pieces.sizes)[::-1][:n]] = True
+    return pieces.select(keep).reshape(mask.shape)
 
 
 def keep_at_points(mask: ArrayLike, points_kji: ArrayLike, *, connectivity: int = 26) -> NDArray[np.bool_]:
@@ -38,20 +41,21 @@ def keep_at_points(mask: ArrayLike, points_kji: ArrayLike, *, connectivity: int 
     points = np.atleast_2d(np.asarray(points_kji, dtype=int))
     if np.any(points < 0) or np.any(points >= mask.shape):
         raise ValueError("a point lies outside the volume")
-    labels, _ = _label(mask, connectivity)
-    hit = labels[tuple(points.T)]
-    if np.any(hit == 0):
+    mask, pieces = _pieces(mask, connectivity)
+    padded = np.concatenate([np.zeros((len(points), 3 - mask.ndim), dtype=int), points], axis=1)
+    hit = [pieces.piece_at(int(k), int(j), int(i)) for k, j, i in padded]
+    if min(hit) < 0:
         raise ValueError("a point lies outside the segment (no piece under it)")
-    return np.isin(labels, np.unique(hit))
+    keep = np.zeros(pieces.count, dtype=bool)
+    keep[hit] = True
+    return pieces.select(keep).reshape(mask.shape)
 
 
 def remove_small(mask: ArrayLike, *, min_ml: float, spacing_mm: ArrayLike, connectivity: int = 26) -> NDArray[np.bool_]:
     """``mask`` without the connected pieces smaller than ``min_ml`` millilitres."""
     if min_ml < 0:
         raise ValueError(f"min_ml must be >= 0, got {min_ml}")
-    mask = np.asarray(mask, dtype=bool)
-    labels, count = _label(mask, connectivity)
-    if count == 0:
+    mask, pieces = _pieces(mask, connectivity)
+    if pieces.count == 0:
         return mask.copy()
-    sizes_ml = np.bincount(labels.ravel())[1:] * voxel_volume_mm3(spacing_mm) / 1000.0
-    return np.isin(labels, np.flatnonzero(sizes_ml >= min_ml) + 1)
+    return pieces.select(pieces.sizes * voxel_volume_mm3(spacing_mm) / 1000.0 >= min_ml).reshape(mask.shape)

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage as ndi
 
+from segmentation.components import fill_slice_holes
 from segmentation.structuring import kji_spacing
 
 
@@ -76,22 +77,19 @@ def fill_holes(mask: ArrayLike, *, per_slice: bool = False) -> NDArray[np.bool_]
     """Fill enclosed cavities: in 3-D, or in each axial (k) slice with ``per_slice=True``.
 
     Same result as ``scipy.ndimage.binary_fill_holes`` (background connected through faces; a
-    cavity is a background piece that does not reach the border), computed with one labelling of
-    the background instead of an iterated dilation: several times faster on a CT-sized mask, and
-    all slices are labelled in one call with an in-slice structure.
+    cavity is a background piece that does not reach the border). In 3-D the background is
+    labelled once instead of scipy's iterated dilation; per slice, the background's runs are
+    joined row to row in a numba kernel (:func:`segmentation.components.fill_slice_holes`), with
+    no label array at all. Both are several times faster on a CT-sized mask.
     """
     mask = np.asarray(mask, dtype=bool)
-    if per_slice and mask.ndim != 3:
-        raise ValueError(f"fill_holes: per_slice needs a (K, J, I) mask, got {mask.ndim} dimensions")
-    structure = ndi.generate_binary_structure(mask.ndim, 1)
     if per_slice:
-        structure[0] = structure[2] = False
-    background, _ = ndi.label(~mask, structure=structure)
+        if mask.ndim != 3:
+            raise ValueError(f"fill_holes: per_slice needs a (K, J, I) mask, got {mask.ndim} dimensions")
+        return fill_slice_holes(mask)
+    background, _ = ndi.label(~mask, structure=ndi.generate_binary_structure(mask.ndim, 1))
     border = np.ones(mask.shape, dtype=bool)
-    inner = [slice(1, -1)] * mask.ndim
-    if per_slice:
-        inner[0] = slice(None)
-    border[tuple(inner)] = False
+    border[tuple([slice(1, -1)] * mask.ndim)] = False
     outside = np.zeros(background.max() + 1, dtype=bool)
     outside[np.unique(background[border])] = True
     outside[0] = False

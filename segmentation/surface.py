@@ -76,10 +76,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numpy.typing import NDArray
 
-from segmentation.surface_quality import SurfaceQuality, signed_volume, surface_quality
+from segmentation.surface_quality import (
+    SurfaceQuality,
+    mesh_topology,
+    quality_from_topology,
+    signed_volume,
+    surface_quality,
+)
 from segmentation.union_find import find, union
 from workstation.errors import InputError
 from workstation.model import LabelMap, Segment, SurfaceMesh
@@ -274,18 +280,6 @@ def _diffuse_body(indptr: NDArray[np.int32], indices: NDArray[np.int32], current
 _diffuse_row = njit(cache=True, inline="always")(_diffuse_body)
 
 
-@njit(cache=True, parallel=True)
-def _diffuse_parallel(indptr: NDArray[np.int64], indices: NDArray[np.int64], values: NDArray[np.float64],
-                      steps: int) -> NDArray[np.float64]:  # pragma: no cover - compiled
-    current = values.copy()
-    nxt = np.empty_like(current)
-    for _ in range(steps):
-        for v in prange(values.shape[0]):
-            _diffuse_row(indptr, indices, current, nxt, v)
-        current, nxt = nxt, current
-    return current
-
-
 @njit(cache=True)
 def _diffuse_serial(indptr: NDArray[np.int64], indices: NDArray[np.int64], values: NDArray[np.float64],
                     steps: int) -> NDArray[np.float64]:  # pragma: no cover - compiled
@@ -302,11 +296,11 @@ def _diffuse(indptr: NDArray[np.int64], indices: NDArray[np.int64], values: NDAr
              ) -> NDArray[np.float64]:
     """``steps`` rounds of averaging each vertex with its neighbours; ``values`` is (N, 2).
 
-    Threads only pay off on large meshes (each round is one parallel region).
+    One thread: a parallel region per round (numba ``prange``, tried) waits for the slowest
+    thread every round and was 1.5-2x slower than this loop on a shared, busy 2-core machine.
     """
-    kernel = _diffuse_parallel if len(values) > 200_000 else _diffuse_serial
     # float32 / int32 halve the memory traffic of this memory-bound loop; the mean is a correction.
-    out = kernel(indptr.astype(np.int32), indices.astype(np.int32),
+    out = _diffuse_serial(indptr.astype(np.int32), indices.astype(np.int32),
                  np.ascontiguousarray(values, dtype=np.float32), int(steps))
     return out.astype(np.float64)
 
@@ -897,11 +891,16 @@ def _build_surfaces(label_map: LabelMap, chosen: list[Segment], *, smoothing_ite
         forward = sides[:, 0] == label
         flipped = sides[:, 1] == label
         region = np.concatenate([triangles[forward], triangles[flipped][:, ::-1]])
-        split_points, split, _ = _make_manifold(lps, region)
-        vertices, tris = _compact(split_points, split)
+        topology = mesh_topology(region, len(lps))
+        if _is_manifold(topology):  # _make_manifold would return it unchanged: skip its edge sorting
+            vertices, tris = _compact(lps, region)
+        else:
+            split_points, split, _ = _make_manifold(lps, region)
+            vertices, tris = _compact(split_points, split)
+            topology = mesh_topology(tris, len(vertices))
         others = np.unique(np.concatenate([sides[forward, 1], sides[flipped, 0]]))
         neighbours = sorted(names[int(v) - 1] for v in others if v != 0)
-        quality = surface_quality(vertices, tris)
+        quality = quality_from_topology(vertices, tris, topology)
         provenance: dict[str, Any] = {
             "source": "label_map",
             "api": api,
@@ -951,7 +950,12 @@ def _decimate_patches(points: NDArray[np.float64], triangles: NDArray[np.int64],
     n_total = len(points)
     for code in np.unique(patch_code):
         patch = triangles[patch_code == code]
-        split_points, split, origin = _make_manifold(points, patch)
+        topology = mesh_topology(patch, len(points))
+        if _is_manifold(topology):
+            split_points, split, origin = points, patch, np.arange(len(points))
+        else:
+            split_points, split, origin = _make_manifold(points, patch)
+            topology = None
         used = np.zeros(len(origin), dtype=bool)
         used[split.ravel()] = True
         local_to_split = np.flatnonzero(used)
@@ -962,7 +966,7 @@ def _decimate_patches(points: NDArray[np.float64], triangles: NDArray[np.int64],
             out_triangles.append(patch)
             out_codes.append(np.full(len(patch), code))
             continue
-        decimated = _simplify_checked(local_points, local_triangles, target_reduction)
+        decimated = _simplify_checked(local_points, local_triangles, target_reduction, before=topology)
         if decimated is None:  # decimation broke the topology even at a lower reduction: keep the patch
             out_triangles.append(patch)
             out_codes.append(np.full(len(patch), code))
@@ -970,7 +974,8 @@ def _decimate_patches(points: NDArray[np.float64], triangles: NDArray[np.int64],
         new_points, new_triangles, survivors = decimated
         known = survivors >= 0
         border = np.zeros(len(survivors), dtype=bool)
-        border[known] = _border_vertices(local_triangles, len(local_points))[survivors[known]]
+        if topology is None or topology["n_boundary_edges"]:
+            border[known] = _border_vertices(local_triangles, len(local_points))[survivors[known]]
         global_index = np.empty(len(survivors), dtype=np.int64)
         global_index[border] = origin[local_to_split[survivors[border]]]
         n_moved = int(np.count_nonzero(~border))
@@ -985,7 +990,8 @@ def _decimate_patches(points: NDArray[np.float64], triangles: NDArray[np.int64],
     return all_points, all_triangles, np.concatenate(out_codes)
 
 
-def _simplify_checked(points: NDArray[np.float64], triangles: NDArray[np.int64], target_reduction: float
+def _simplify_checked(points: NDArray[np.float64], triangles: NDArray[np.int64], target_reduction: float, *,
+                      before: dict[str, Any] | None = None
                       ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]] | None:
     """fast-simplification with the border kept; ``None`` if it cannot keep the topology.
 
@@ -997,9 +1003,8 @@ def _simplify_checked(points: NDArray[np.float64], triangles: NDArray[np.int64],
     """
     import fast_simplification
 
-    from segmentation.surface_quality import mesh_topology
-
-    before = mesh_topology(triangles, len(points))
+    if before is None:  # the topology of the input, unless the caller has it
+        before = mesh_topology(triangles, len(points))
 
     def acceptable(topo: dict[str, Any]) -> bool:
         return bool(topo["consistently_oriented"] and topo["edge_manifold"] and topo["n_nonmanifold_vertices"] == 0
@@ -1299,6 +1304,12 @@ def _split_fans(triangles: NDArray[np.int64], partner: NDArray[np.int64], n: int
             c = corners[s0 + a]
             out[c // 3, c % 3] = new_id[r]
     return out, origin[:n_out].copy()
+
+
+def _is_manifold(topology: dict[str, Any]) -> bool:
+    """True when :func:`_make_manifold` has nothing to split (its result would be its input)."""
+    return bool(topology["n_nonmanifold_edges"] == 0 and topology["n_nonmanifold_vertices"] == 0
+                and topology["n_degenerate"] == 0 and topology["consistently_oriented"])
 
 
 def _make_manifold(points: NDArray[np.float64], triangles: NDArray[np.int64]

@@ -38,7 +38,8 @@ from numpy.typing import ArrayLike, NDArray
 from segmentation.union_find import find as _find
 from segmentation.union_find import union as _union
 
-__all__ = ["SurfaceQuality", "mesh_topology", "signed_volume", "surface_area", "surface_quality"]
+__all__ = ["SurfaceQuality", "mesh_topology", "quality_from_topology", "signed_volume", "surface_area",
+           "surface_quality"]
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,13 @@ def surface_quality(mesh: Any, triangles: ArrayLike | None = None) -> SurfaceQua
         Volume in mm^3 and area in mm^2 for a mesh in mm.
     """
     vertices, tris = _as_arrays(mesh, triangles)
-    topo = mesh_topology(tris, len(vertices))
+    return quality_from_topology(vertices, tris, mesh_topology(tris, len(vertices)))
+
+
+def quality_from_topology(vertices: NDArray[np.float64], tris: NDArray[np.int64], topo: dict[str, Any]
+                          ) -> SurfaceQuality:
+    """:func:`surface_quality` of (N, 3) ``vertices`` and (M, 3) ``tris`` whose :func:`mesh_topology`
+    ``topo`` is already known (for these triangles, on any numbering of the same vertices)."""
     area_per = np.linalg.norm(np.cross(vertices[tris[:, 1]] - vertices[tris[:, 0]],
                                        vertices[tris[:, 2]] - vertices[tris[:, 0]]), axis=1) if len(tris) else \
         np.zeros(0)

@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -36,53 +35,10 @@ from PySide6.QtWidgets import (
 
 from ui.document import Document
 from ui.jobs import error_text, show_error
+from ui.tool_overlay import ALARM_COLOR, ToolDisplay, shown_tail
 
-TOOL_COLOR = QColor(0, 255, 0)
-ALARM_COLOR = QColor(255, 0, 0)
-SHOWN_SHAFT_MM = 60.0  # length of tool drawn behind the tip when it has not entered yet
 _STREAM_LINE = re.compile(r"stream (\w+): (.*)$")
 _STATUS_STYLE = {"ok": "color: #4c4;", "idle": "color: #bbb;", "error": "color: #f44; font-weight: bold;"}
-
-
-class ToolOverlay(QWidget):
-    """A transparent child of a slice view drawing the live tool (tip dot and shaft line) projected on it."""
-
-    def __init__(self, view: Any) -> None:
-        super().__init__(view)
-        self.view = view
-        self.tip: NDArray[np.float64] | None = None
-        self.tail: NDArray[np.float64] | None = None
-        self.alarm = False
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
-        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground, True)
-        self.setGeometry(view.rect())
-        view.installEventFilter(self)
-        self.show()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        if watched is self.view and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.view.rect())
-        return False
-
-    def set_tool(self, tip: NDArray[np.float64] | None, tail: NDArray[np.float64] | None, alarm: bool) -> None:
-        self.tip, self.tail, self.alarm = tip, tail, alarm
-        self.raise_()
-        self.update()
-
-    def paintEvent(self, event: object) -> None:  # noqa: N802 (Qt API)
-        if self.tip is None or self.tail is None:
-            return
-        tip, tail = self.view.widget_pos_of(self.tip), self.view.widget_pos_of(self.tail)
-        if tip is None or tail is None:
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        color = ALARM_COLOR if self.alarm else TOOL_COLOR
-        painter.setPen(QPen(color, 3))
-        painter.drawLine(tail, tip)
-        painter.setBrush(color)
-        painter.drawEllipse(QPointF(tip), 5, 5)
-        painter.end()
 
 
 class LivePanel(QWidget):
@@ -96,7 +52,8 @@ class LivePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("live-panel")
         self.document, self.view3d, self.run_job = document, view3d, run_job
-        self.overlays = [ToolOverlay(view) for view in views]
+        self.tool_display = ToolDisplay(views, view3d, actor_name="live-tool")
+        self.overlays = self.tool_display.overlays
         self.twin: Any = None
         self.case: Any = None
         self.receiver: Any = None
@@ -105,7 +62,6 @@ class LivePanel(QWidget):
         self.recording = False
         self.state: Any = None
         self.status = "idle"
-        self._tool_line: Any = None
         self.timer = QTimer(self)
         self.timer.setInterval(20)
         self.timer.timeout.connect(self.poll)
@@ -348,45 +304,12 @@ class LivePanel(QWidget):
     def alarm(self) -> bool:
         return bool(self.state is not None and self.state.alarm)
 
-    def _tool_ends(self, state: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        tail = self.twin.shaft_tail(state.tip_lps, state.axis_lps)
-        if np.linalg.norm(tail - state.tip_lps) < 1.0:  # not inserted yet: show a length of the tool
-            tail = state.tip_lps - SHOWN_SHAFT_MM * state.axis_lps
-        return np.asarray(state.tip_lps, dtype=float), tail
-
     def _show_tool(self, state: Any) -> None:
         if state is None or self.twin is None:
-            for overlay in self.overlays:
-                overlay.set_tool(None, None, False)
-            self._show_tool_3d(None, None, False)
+            self.tool_display.clear()
             return
-        tip, tail = self._tool_ends(state)
-        for overlay in self.overlays:
-            overlay.set_tool(tip, tail, state.alarm)
-        self._show_tool_3d(tip, tail, state.alarm)
-
-    def _show_tool_3d(self, tip: NDArray[np.float64] | None, tail: NDArray[np.float64] | None, alarm: bool) -> None:
-        plotter = getattr(self.view3d, "plotter", None)
-        if plotter is None:
-            return
-        if tip is None or tail is None:
-            if self._tool_line is not None:
-                plotter.remove_actor("live-tool", render=True)
-                self._tool_line = None
-            return
-        import pyvista as pv
-
-        color = (1.0, 0.0, 0.0) if alarm else (0.0, 1.0, 0.0)
-        if self._tool_line is None:
-            self._tool_line = pv.Line(tail, tip)
-            plotter.add_mesh(self._tool_line, color=color, line_width=6, render_lines_as_tubes=True, name="live-tool",
-                             render=False)
-        else:
-            self._tool_line.points = np.vstack([tail, tip])
-            actor = plotter.actors.get("live-tool")
-            if actor is not None:
-                actor.GetProperty().SetColor(color)
-        plotter.render()
+        tail = shown_tail(state.tip_lps, state.axis_lps, self.twin.shaft_tail(state.tip_lps, state.axis_lps))
+        self.tool_display.show(np.asarray(state.tip_lps, dtype=float), tail, state.alarm)
 
     # --- recording ----------------------------------------------------------------------------------
     def start_recording(self) -> None:

@@ -173,8 +173,6 @@ def replay(record: Record, *, speed: float = 1.0, fps: float = 30.0, realtime: b
     if len(t) == 0:
         return
     events = sorted(record.meta.get("events", []), key=lambda e: e.get("t_s", 0.0))
-    keys = [k for k in ("distance_to_target_mm", "lateral_deviation_mm", "angle_deg", "depth_mm") if k in a]
-    names = record.meta.get("structure_names", [])
     start = float(t[0])
     end = max([float(t[-1])] + [float(e.get("t_s", 0.0)) for e in events])
     n_frames = int(np.ceil((end - start) * fps / speed - 1e-9)) + 1
@@ -191,9 +189,43 @@ def replay(record: Record, *, speed: float = 1.0, fps: float = 30.0, realtime: b
         while next_event < len(events) and events[next_event].get("t_s", 0.0) <= now + 1e-9:
             happened.append(events[next_event])
             next_event += 1
-        numbers = {key: float(a[key][i]) for key in keys}
-        if "structure_distance_mm" in a and a["structure_distance_mm"].shape[1:] == (len(names),):
-            numbers.update({f"{n}_distance_mm": float(v) for n, v in zip(names, a["structure_distance_mm"][i],
-                                                                         strict=True)})
-        yield ReplayState(now - start, i, np.array(a["pose"][i]), numbers,
-                          bool(a["alarm"][i]) if "alarm" in a else False, happened)
+        yield _state(record, now - start, i, happened)
+
+
+NUMBER_ARRAYS = ("distance_to_target_mm", "lateral_deviation_mm", "angle_deg", "depth_mm")
+
+
+def _state(record: Record, t_s: float, i: int, events: list[dict[str, Any]]) -> ReplayState:
+    """The state at session time ``t_s`` showing pose ``i`` (its numbers, per-structure distances, alarm)."""
+    a = record.arrays
+    numbers = {key: float(a[key][i]) for key in NUMBER_ARRAYS if key in a}
+    names = record.meta.get("structure_names", [])
+    if "structure_distance_mm" in a and a["structure_distance_mm"].shape[1:] == (len(names),):
+        numbers.update({f"{n}_distance_mm": float(v) for n, v in zip(names, a["structure_distance_mm"][i],
+                                                                     strict=True)})
+    return ReplayState(t_s, i, np.array(a["pose"][i]), numbers, bool(a["alarm"][i]) if "alarm" in a else False,
+                       events)
+
+
+def session_duration_s(record: Record) -> float:
+    """Replay length (s) of a session: from its first pose to its last pose or event, whichever is later."""
+    t = check_session(record).arrays["t_s"]
+    if len(t) == 0:
+        return 0.0
+    events = [float(e.get("t_s", 0.0)) for e in record.meta.get("events", [])]
+    return max([float(t[-1])] + events) - float(t[0])
+
+
+def state_at(record: Record, t_s: float, *, since_s: float = -np.inf) -> ReplayState:
+    """The session at ``t_s`` seconds after its first pose (clamped to ``0 .. session_duration_s``), as
+    :func:`replay` yields it at that time, for random access (an app's time slider): the latest pose at or
+    before it, its numbers and the events in ``(since_s, t_s]``."""
+    duration = session_duration_s(record)
+    t = record.arrays["t_s"]
+    if len(t) == 0:
+        raise InputError(f"session {record.name!r}: no pose recorded, nothing to replay")
+    now = min(max(float(t_s), 0.0), duration)
+    i = int(np.searchsorted(t, float(t[0]) + now + 1e-9, side="right") - 1)
+    events = [e for e in sorted(record.meta.get("events", []), key=lambda e: e.get("t_s", 0.0))
+              if since_s + 1e-9 < float(e.get("t_s", 0.0)) - float(t[0]) <= now + 1e-9]
+    return _state(record, now, i, events)

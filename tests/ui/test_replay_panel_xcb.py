@@ -1,0 +1,88 @@
+"""The replayed tool in the real 3D view (Xvfb + xcb, in a child process): amber at its pose, red in alarm."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ui.test_live_panel_xcb import x_display  # noqa: F401 (the Xvfb display fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+import json, os, time
+import numpy as np
+from tests.ui.test_replay_panel import record_session
+from tests.workstation.live.phantom import AORTA_CENTER, AORTA_RADIUS, sphere
+from workstation.model import Case, Plan, Trajectory, Volume
+from ui.app import application
+from ui.main_window import MainWindow
+
+os.environ["QT_QPA_PLATFORM"] = "xcb"  # the test modules imported above set offscreen; the app is made below
+case = Case(name="replay-3d")
+case.add_mesh(sphere("aorta", tuple(AORTA_CENTER), AORTA_RADIUS))
+case.set_plan(Plan(trajectories=(Trajectory("t1", (0.0, 0.0, 0.0), (0.0, 0.0, 100.0), tool_diameter_mm=2.0),)))
+affine = np.diag([4.0, 4.0, 4.0, 1.0])
+affine[:3, 3] = (-60.0, -60.0, -20.0)
+case.add_volume(Volume(array=np.full((40, 30, 30), -50, dtype=np.int16), ijk_to_lps=affine, modality="CT"))
+case.add_record(record_session(case, "trainee_1"))
+app = application()
+window = MainWindow()
+window.resize(1200, 800)
+window.show()
+window.document.set_case(case)
+view = window.view3d
+for _ in range(300):
+    app.processEvents()
+    if view.ready:
+        break
+    time.sleep(0.02)
+out = {"reason": view.reason}
+panel = window.replay_panel
+
+def at(t_s):
+    panel.seek(t_s)
+    view.plotter.view_vector((0.0, -1.0, 0.0), viewup=(0.0, 0.0, 1.0))
+    view.plotter.reset_camera()
+    view.plotter.render()
+    app.processEvents()
+    rgb = view.grab_rgb().astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    amber = (r > 180) & (g > 110) & (g < r - 30) & (b < 90)
+    return {"amber": int(amber.sum()), "red": int(((r > g + 80) & (r > b + 80)).sum()), "alarm": panel.state.alarm,
+            "has_actor": "replay-tool" in view.plotter.actors}
+
+if view.plotter is not None:
+    panel.select_session("trainee_1")
+    out["entry"] = at(0.2)
+    out["alarm"] = at(2.0)
+    other = Case(name="no-session")
+    other.add_volume(case.volume())
+    window.document.set_case(other)
+    app.processEvents()
+    out["cleared_has_actor"] = "replay-tool" in view.plotter.actors
+print("RESULT " + json.dumps(out))
+window.close()
+"""
+
+
+def test_replayed_tool_in_the_3d_view(x_display: str, tmp_path: Path) -> None:  # noqa: F811 (fixture)
+    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb", "OPENBLAS_NUM_THREADS": "1",
+           "TWIN_APP_NO_PROMPT": "1", "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("TWIN_NO_3D", None)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-2000:]
+    result = json.loads(lines[-1][len("RESULT "):])
+    if result["reason"] is not None:
+        pytest.skip(f"no 3D view on this display: {result['reason']}")
+    entry, alarm = result["entry"], result["alarm"]
+    assert entry["has_actor"] and not entry["alarm"] and entry["amber"] > 300, result
+    assert alarm["alarm"] and alarm["red"] > entry["red"] + 300 and alarm["amber"] < entry["amber"] / 10, result
+    assert not result["cleared_has_actor"]

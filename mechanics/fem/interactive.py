@@ -7,9 +7,12 @@ start of the step, Rayleigh damping ``D = a M + b K_R``)::
 
 with the handle nodes (the tool) and the anchors prescribed. The matrix changes every step (K_R), so it
 is not refactorised: conjugate gradients preconditioned by the *rest-state* factorisation (computed
-once in the constructor) converge in a few iterations while rotations stay moderate. The stopping test
-is on the relative residual; ``step(check_exact=True)`` also solves the same system directly and reports
-the largest nodal difference (mm) so accuracy can be measured (outside the timed part).
+once in the constructor, in single precision where PARDISO offers it) converge in a few iterations while
+rotations stay moderate, starting from the Galerkin solution in the span of the last increments. The
+stopping test is on the relative residual and the size of the last update; ``step(check_exact=True)``
+also solves the same system directly (double precision) and reports the largest nodal difference (mm) so
+accuracy can be measured (outside the timed part). The constructor runs a warm-up step (numba and MKL
+first-call costs) and restores the rest state; the garbage collector is held off during a step.
 
 Before numpy/scipy start BLAS threads, set ``OPENBLAS_NUM_THREADS=1``: BLAS and numba threads fight over
 few cores (steps became 15-30x slower in measurements on 2 cores).
@@ -17,6 +20,7 @@ few cores (steps became 15-30x slower in measurements on 2 cores).
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -99,15 +103,27 @@ class InteractiveSimulation:
         self.u = np.zeros((p.n_points, 3))
         self.v = np.zeros((p.n_points, 3))
         self.rot = np.repeat(np.eye(3)[None], len(p.tets), axis=0)
-        self._guess = np.zeros(p.pattern.n_free)
-        self._last_handle_step = np.zeros(3 * len(handles))
         self._tool_travel: list[float] = []
         self._tool_force: list[NDArray] = []
         self._hgrad = np.array(p.grads)
         self._all_elements = np.arange(len(p.tets))
         self._handle_elements = np.flatnonzero(np.isin(p.tets, handles).any(axis=1))
         data = self._assemble(self.u, update_rotations=False)[1]
-        self.rest_factor = factorise(p.pattern.matrix(data), spd=True)
+        # single precision where PARDISO offers it: the solve (the main cost of a PCG iteration) reads half
+        # the bytes; PCG on the double-precision operator corrects the factor's ~1e-4 relative error
+        self.rest_factor = factorise(p.pattern.matrix(data), spd=True, single=True)
+        self._basis: list[NDArray] = []  # recent free increments: the subspace of the initial guess
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run every kernel of a step once (numba cache loading, MKL buffers) so the first real step is not slow."""
+        saved = (self.u.copy(), self.v.copy(), self.rot.copy())
+        for depth_mm in (1e-3, 2e-3):  # a tiny push: every kernel, the factor solve and the initial guess run
+            self.step(np.array([0.0, 0.0, -depth_mm]))
+        self.u, self.v, self.rot = saved
+        self._basis = []
+        self._tool_travel.clear()
+        self._tool_force.clear()
 
     @property
     def n_dofs_free(self) -> int:
@@ -142,6 +158,17 @@ class InteractiveSimulation:
         target = np.broadcast_to(np.asarray(handle_displacement_mm, dtype=float), (len(self.handles), 3))
         if not np.all(np.isfinite(target)):
             raise InputError("handle_displacement_mm: values must be finite")
+        # the cyclic garbage collector is held off during the step (a collection of a large application's
+        # objects takes milliseconds to tens of milliseconds); it runs at the next allocation after the step
+        gc_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._step(target, check_exact)
+        finally:
+            if gc_enabled:
+                gc.enable()
+
+    def _step(self, target: NDArray, check_exact: bool) -> StepInfo:
         start = time.perf_counter()
         p = self.problem
         free = self._free
@@ -151,13 +178,9 @@ class InteractiveSimulation:
         dx_c[self.handles] = target - self.u[self.handles]
         coupling = self._k_coef * self._stiffness_times(dx_c.ravel(), self._handle_elements)
         rhs = (p.forces - fint_n + self.mass * self.v.ravel() / self.dt - coupling)[free]
-        # initial guess: the last free increment scaled by how the tool motion compares with its last motion
-        # (follows the tool through reversals and stops, where the plain last increment is a poor start)
-        handle_step = dx_c[self.handles].ravel()
-        previous = float(self._last_handle_step @ self._last_handle_step)
-        scale = float(handle_step @ self._last_handle_step) / previous if previous > 0 else 0.0
-        dx_f, iterations, rel = pcg(self._operator, rhs, self.rest_factor, scale * self._guess, self.tolerance,
-                                     self.update_tolerance_mm, self.max_iterations)
+        guess, guess_product = self._initial_guess(rhs)
+        dx_f, iterations, rel = pcg(self._operator, rhs, self.rest_factor, guess, self.tolerance,
+                                     self.update_tolerance_mm, self.max_iterations, guess_product=guess_product)
         paused = time.perf_counter()
         deviation = None
         if check_exact:
@@ -165,8 +188,7 @@ class InteractiveSimulation:
             exact = factorise(p.pattern.matrix(data), spd=True).solve(rhs)
             deviation = float(np.linalg.norm(_per_node(exact - dx_f, free, p.n_points), axis=1).max())
         resumed = time.perf_counter()
-        self._guess = dx_f
-        self._last_handle_step = handle_step
+        self._basis = [dx_f, *self._basis[:_GUESS_SUBSPACE - 1]]
         dx = dx_c.ravel().copy()
         dx[free] = dx_f
         v_new = dx / self.dt
@@ -182,6 +204,28 @@ class InteractiveSimulation:
         step_time = (time.perf_counter() - resumed) + (paused - start)
         return StepInfo(tool_force_n=tool_force, iterations=iterations, relative_residual=rel,
                         step_time_s=step_time, exact_deviation_mm=deviation)
+
+    def _initial_guess(self, rhs: NDArray) -> tuple[NDArray, NDArray]:
+        """Galerkin solution of this step's system in the span of the last few free increments.
+
+        The step matrix changes only through the rotations, and a dragged tool moves along a smooth path,
+        so this step's increment is close to a combination of the last ones (including through reversals
+        and stops, where the last increment alone is a poor start). Minimising the energy norm of the error
+        over that span costs one matrix-free product per basis vector, far less than a PCG iteration (one
+        triangular solve), and never gives a worse start than any vector of the span. Returns the guess and
+        the step matrix times it.
+        """
+        zero = np.zeros_like(rhs)
+        if not self._basis:
+            return zero, zero
+        q, r = np.linalg.qr(np.column_stack(self._basis))
+        keep = np.abs(np.diag(r)) > 1e-8 * max(float(np.abs(np.diag(r)).max()), 1e-300)
+        q = q[:, keep]
+        if q.shape[1] == 0:
+            return zero, zero
+        aq = np.column_stack([self._operator(q[:, j]) for j in range(q.shape[1])])
+        coef = np.linalg.solve(q.T @ aq, q.T @ rhs)
+        return q @ coef, aq @ coef
 
     @property
     def displacement_mm(self) -> NDArray[np.float64]:
@@ -210,6 +254,9 @@ class InteractiveSimulation:
             load_steps_completed=max(steps, 1), strain_measure=measure,
             tool_displacement_mm=np.array(self._tool_travel), tool_force_n=np.array(self._tool_force).reshape(-1, 3),
             tool={"kind": "handle nodes", "n_nodes": len(self.handles), "time_step_s": self.dt})
+
+
+_GUESS_SUBSPACE = 2  # increments kept for the initial guess (each costs one matrix-free product per step)
 
 
 def _per_node(diff_free: NDArray, free: NDArray, n_points: int) -> NDArray:

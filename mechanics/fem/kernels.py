@@ -52,7 +52,7 @@ def polar_rotation(f: NDArray, r: NDArray, tmp: NDArray) -> bool:
                 new = 0.5 * (r[i, j] + tmp[i, j])
                 change = max(change, abs(new - r[i, j]))
                 r[i, j] = new
-        if change < 1e-10:
+        if change < 1e-6:  # quadratic convergence: the error of the updated iterate is ~change^2 (1e-12)
             break
     return True
 

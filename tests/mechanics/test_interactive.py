@@ -62,3 +62,23 @@ def test_bad_interactive_set_up_is_refused() -> None:
     sim = mechanics.InteractiveSimulation(mesh, mat, fixed_nodes=anchors, handle_nodes=handles)
     with pytest.raises(InputError, match="finite"):
         sim.step([np.nan, 0.0, 0.0])
+
+
+def test_set_up_warm_up_leaves_the_rest_state_and_steps_restore_the_garbage_collector() -> None:
+    import gc
+
+    mesh, anchors, handles = _tissue()
+    sim = mechanics.InteractiveSimulation(mesh, mechanics.material("liver"), fixed_nodes=anchors,
+                                          handle_nodes=handles)
+    assert np.all(sim.displacement_mm == 0.0)  # the warm-up step in set-up was undone
+    assert sim.rot.shape == (mesh.n_tets, 3, 3) and np.allclose(sim.rot, np.eye(3))
+    assert gc.isenabled()
+    sim.step([0.0, 0.0, -1.0])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        sim.step([0.0, 0.0, -2.0])
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    assert len(sim.result().tool_force_n) == 2

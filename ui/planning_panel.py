@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.document import Document
+from ui.implant_tools import ImplantControls
 from ui.slice_view import trajectory_color
 from workstation.model.record import Record
 
@@ -80,6 +81,9 @@ class PlanningPanel(QWidget):
         form.addRow("Tool diameter", self.diameter)
         form.addRow("Safety margin", self.margin)
         layout.addLayout(form)
+        self.implants = ImplantControls(self, self)
+        self.implants.tool_requested.connect(self.tool_requested)
+        layout.addWidget(self.implants)
         self.register_button = QPushButton("Register to patient...", self, objectName="open-registration")
         self.register_button.clicked.connect(self.open_registration)
         layout.addWidget(self.register_button)
@@ -123,6 +127,7 @@ class PlanningPanel(QWidget):
                     safety = f"{'safe' if meta['safe'] else 'UNSAFE'}: min clearance {meta['min_clearance_mm']:.1f} mm"
                 rows.append(("trajectory", t.name, f"{t.length_mm:.1f} mm, diameter {t.tool_diameter_mm:g} mm",
                              safety, trajectory_color(doc, t.name)))
+            rows.extend(self.implants.rows())
         selected = self.selected_name()
         self.table.setRowCount(len(rows))
         for n, (kind, name, geometry, safety, color) in enumerate(rows):
@@ -138,6 +143,7 @@ class PlanningPanel(QWidget):
         for widget in (self.landmark_button, self.trajectory_button, self.check_button, self.register_button,
                        self.plane_button):
             widget.setEnabled(enabled)
+        self.implants.setEnabled(enabled)
         self.remove_button.setEnabled(bool(rows))
 
     def selected_name(self) -> str | None:
@@ -166,7 +172,8 @@ class PlanningPanel(QWidget):
         self.landmark_button.setChecked(tool == "landmark")
         self.trajectory_button.setChecked(tool == "trajectory")
         self.plane_button.setChecked(tool == "plane")
-        if tool not in ("trajectory", "plane"):
+        self.implants.click_button.setChecked(tool == "implant")
+        if tool not in ("trajectory", "plane", "implant"):
             self.document.pending_entry = None
 
     def open_registration(self) -> None:
@@ -203,6 +210,8 @@ class PlanningPanel(QWidget):
                 doc.plan_changed.emit()
                 return
             self.add_plane_through(self.document.pending_entry, point_lps, view_normal)
+        elif tool == "implant":
+            self.implants.point_picked(point_lps)
         elif tool == "trajectory":
             if self.document.pending_entry is None:
                 self.document.pending_entry = np.asarray(point_lps, dtype=float)
@@ -282,6 +291,9 @@ class PlanningPanel(QWidget):
         doc = self.document
         name = self.selected_name()
         if doc.case is None:
+            return
+        if name is not None and name in self.implants.names():
+            self.implants.check(name)
             return
         trajectories = [t.name for t in doc.case.plan.trajectories]
         if name not in trajectories:

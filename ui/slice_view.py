@@ -215,6 +215,9 @@ class SliceView(QWidget):
                 painter.setPen(pen)
                 painter.drawLine(*line)
                 painter.drawText(line[0] + QPointF(6, 14), plane.name)
+        from ui.implant_tools import draw_implants
+
+        draw_implants(self, painter)
         if doc.push_point is not None:
             at = self.widget_pos_of(doc.push_point)
             painter.setPen(QPen(QColor(255, 60, 255), 2))
@@ -366,7 +369,8 @@ class SliceView(QWidget):
             start = self.lps_at(pos)
             if start is not None:
                 self._drag = ("live", pos, start)  # type: ignore[assignment]
-        elif button == Qt.MouseButton.LeftButton and self.tool in ("landmark", "trajectory", "plane", "push"):
+        elif button == Qt.MouseButton.LeftButton and self.tool in ("landmark", "trajectory", "plane", "push",
+                                                                   "implant"):
             grabbed = self.endpoint_near(pos) if self.tool == "trajectory" else None
             if grabbed is not None:
                 self._drag = ("endpoint", pos, grabbed)  # type: ignore[assignment]

@@ -222,6 +222,12 @@ class View3D(QWidget):
                 self.plan_actors[f"landmark:{lm.name}"] = self.plotter.add_mesh(
                     pv.Sphere(radius=2.0, center=lm.position_lps), color=(1.0, 0.63, 0.16), name=f"landmark:{lm.name}",
                     render=False)
+            from ui.implant_tools import implant_mesh
+
+            for implant in case.plan.implants:
+                self.plan_actors[f"implant:{implant.name}"] = self.plotter.add_mesh(
+                    implant_mesh(implant), color=(0.67, 0.43, 1.0), smooth_shading=True, name=f"implant:{implant.name}",
+                    render=False)
         if render:
             self.plotter.render()
 

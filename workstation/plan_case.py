@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from workstation.errors import InputError
 from workstation.model.case import Case
-from workstation.model.plan import Landmark, Plan, ResectionPlane, Trajectory
+from workstation.model.plan import Implant, Landmark, Plan, ResectionPlane, Trajectory
 from workstation.model.record import Record
 from workstation.model.registration import Registration
 from workstation.planning.planner import Proposal, entry_points_in_sphere, propose_trajectories
@@ -63,6 +63,49 @@ def add_resection_plane(case: Case, name: str, origin_lps: ArrayLike, normal_lps
                        kept_side=kept_side)
     case.set_plan(case.plan.with_item(plane))
     return plane
+
+
+def add_implant(case: Case, name: str, *, diameter_mm: float, length_mm: float | None = None,
+                pose_lps: ArrayLike | None = None, from_trajectory: str | None = None,
+                head_lps: ArrayLike | None = None, tip_lps: ArrayLike | None = None,
+                kind: str = "pedicle_screw") -> Implant:
+    """Add (or replace by name) an implant; emits ``plan_changed``.
+
+    Placed by exactly one of: a 4x4 ``pose_lps``; ``from_trajectory`` (tip at its target, along its
+    insertion direction); ``head_lps`` and ``tip_lps`` (``length_mm`` defaults to their distance). The pose
+    follows :mod:`workstation.export.tool_pose`: origin at the tip, +z the insertion direction (head ->
+    tip); the body spans implant z in ``[-length_mm, 0]`` (see :func:`implant_ends`).
+    """
+    from workstation.export.tool_pose import trajectory_pose
+
+    what = f"implant {name!r}"
+    if sum(x is not None for x in (pose_lps, from_trajectory, head_lps if head_lps is not None else tip_lps)) != 1:
+        raise InputError(f"{what}: give exactly one of a pose, a trajectory, or a head and a tip")
+    if pose_lps is not None:
+        pose = np.asarray(pose_lps, dtype=float)
+    elif from_trajectory is not None:
+        t = trajectory(case, from_trajectory)
+        pose = trajectory_pose(t.entry_lps, t.target_lps)
+    else:
+        if head_lps is None or tip_lps is None:
+            raise InputError(f"{what}: a head needs a tip and a tip a head")
+        head, tip = np.asarray(head_lps, dtype=float).reshape(3), np.asarray(tip_lps, dtype=float).reshape(3)
+        if not np.linalg.norm(tip - head) > 1e-6:
+            raise InputError(f"{what}: head and tip coincide")
+        pose = trajectory_pose(head, tip)
+        length_mm = float(np.linalg.norm(tip - head)) if length_mm is None else length_mm
+    if length_mm is None:
+        raise InputError(f"{what}: length_mm is required unless a head and a tip give it")
+    implant = _plan_item(Implant, what, name=name, kind=kind, pose_lps=pose, diameter_mm=float(diameter_mm),
+                         length_mm=float(length_mm))
+    case.set_plan(case.plan.with_item(implant))
+    return implant
+
+
+def implant_ends(implant: Implant) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(head, tip) of an implant placed by :func:`add_implant`, each (3,) LPS mm."""
+    pose = np.asarray(implant.pose_lps, dtype=float)
+    return pose[:3, 3] - implant.length_mm * pose[:3, 2], pose[:3, 3].copy()
 
 
 def remove_item(case: Case, name: str) -> str:

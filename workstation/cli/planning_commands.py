@@ -75,6 +75,29 @@ def cmd_add_plane(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_add_implant(args: argparse.Namespace) -> int:
+    from workstation import plan_case
+    from workstation.bundle import load_case
+
+    if (args.head is None) != (args.tip is None):
+        raise InputError("--head/--tip: give both (or --trajectory instead)")
+    if args.trajectory is None and args.head is None:
+        raise InputError("add-implant: give --trajectory NAME or --head X,Y,Z --tip X,Y,Z")
+    if args.trajectory is not None and args.length_mm is None:
+        raise InputError("--length-mm: required with --trajectory")
+    length = None if args.length_mm is None else _finite(args.length_mm, "--length-mm", positive=True)
+    case = load_case(args.case)
+    where: dict[str, Any] = ({"from_trajectory": args.trajectory} if args.trajectory is not None else
+                             {"head_lps": parse_point(args.head, "--head"), "tip_lps": parse_point(args.tip, "--tip")})
+    implant = plan_case.add_implant(case, args.name, kind=args.kind, length_mm=length,
+                                    diameter_mm=_finite(args.diameter_mm, "--diameter-mm", positive=True), **where)
+    _save(args, case)
+    head, tip = plan_case.implant_ends(implant)
+    say(args, f"implant {implant.name!r} ({implant.kind}): {implant.diameter_mm:g} x {implant.length_mm:g} mm, "
+              f"head {np.round(head, 2).tolist()} tip {np.round(tip, 2).tolist()} (LPS mm); saved {args.case}")
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case
 
@@ -265,6 +288,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--keep-side", type=int, choices=[1, -1], default=1,
                    help="+1 keeps the side the normal points to, -1 the other (default +1)")
     p.set_defaults(func=cmd_add_plane)
+
+    p = actions.add_parser("add-implant", parents=[common],
+                           help="add or replace an implant (e.g. a pedicle screw) along a trajectory or head -> tip")
+    p.add_argument("--name", required=True)
+    p.add_argument("--kind", default="pedicle_screw", help="implant kind (default pedicle_screw)")
+    p.add_argument("--diameter-mm", type=float, required=True, help="implant diameter in mm")
+    p.add_argument("--length-mm", type=float, help="implant length in mm (default with --head/--tip: their distance)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--trajectory", metavar="NAME", help="tip at this trajectory's target, along its direction")
+    where.add_argument("--head", metavar="X,Y,Z", help="head (entry end) of the implant, LPS mm")
+    p.add_argument("--tip", metavar="X,Y,Z", help="tip of the implant, LPS mm (with --head)")
+    p.set_defaults(func=cmd_add_implant)
 
     p = actions.add_parser("list", parents=[common], help="list the plan's items")
     p.add_argument("--json", action="store_true")

@@ -71,7 +71,11 @@ class ResectionPlane:
 
 @dataclass(frozen=True)
 class Implant:
-    """An implant (e.g. ``kind="pedicle_screw"``) with its 4x4 pose (implant frame -> LPS mm)."""
+    """An implant (e.g. ``kind="pedicle_screw"``) with its 4x4 pose (implant frame -> LPS mm).
+
+    The implant frame follows the tool-axis convention of the plan export: origin at the tip, +z
+    along the insertion direction (head -> tip), so the body occupies ``z`` in ``[-length_mm, 0]``.
+    """
 
     name: str
     kind: str

@@ -33,15 +33,13 @@ def plane_patch(plane: ResectionPlane, size_mm: float) -> Any:
 
 
 def implant_body(implant: Implant) -> Any:
-    """The implant as a cylinder along its local +z axis, from its origin over ``length_mm``.
-
-    Assumes the implant frame has its origin at the head and +z along the shaft.
-    """
+    """The implant as a cylinder from its head to its tip (frame: origin at the tip, +z along the insertion
+    direction, see :class:`~workstation.model.plan.Implant`)."""
     import pyvista as pv
 
     pose = np.asarray(implant.pose_lps)
     axis = pose[:3, 2] / np.linalg.norm(pose[:3, 2])
-    center = pose[:3, 3] + axis * implant.length_mm / 2
+    center = pose[:3, 3] - axis * implant.length_mm / 2
     return pv.Cylinder(center=center, direction=axis, radius=implant.diameter_mm / 2, height=implant.length_mm,
                        resolution=32)
 

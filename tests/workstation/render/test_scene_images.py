@@ -214,7 +214,7 @@ def test_implant_and_resection_plane_in_their_colours() -> None:
     from workstation.render import plan_objects
 
     pose = np.eye(4)
-    pose[:3, 3] = (-20.0, 0.0, -15.0)  # head at the patient's right; shaft along +z (superior)
+    pose[:3, 3] = (-20.0, 0.0, 15.0)  # tip at the patient's right; inserted along +z (superior): head at z -15
     plan = Plan(implants=(Implant("screw", "pedicle_screw", pose, diameter_mm=6.0, length_mm=30.0),),
                 resection_planes=(ResectionPlane("cut", (20.0, 0.0, 0.0), (1.0, 0.0, 0.0)),))
     with RehearsalScene(size=SIZE, orientation=False) as scene:
@@ -223,7 +223,7 @@ def test_implant_and_resection_plane_in_their_colours() -> None:
         scene.view("anterior")
         img = scene.image().astype(int)
     body = plan_objects.implant_body(plan.implants[0])
-    np.testing.assert_allclose(body.bounds[4:], (-15.0, 15.0), atol=1e-6)  # from the head 30 mm superior
+    np.testing.assert_allclose(body.bounds[4:], (-15.0, 15.0), atol=1e-6)  # from the head to the tip 30 mm superior
     # anterior view: patient's right (-X, the implant) on the screen's left; the plane x = 20 is edge-on
     screw = img[SIZE[1] // 2, int(SIZE[0] * 0.5 - 20 / 33 * SIZE[0] / 2 * 0.9)]
     assert abs(screw[0] - screw[2]) < 40 and screw.mean() > 80  # grey metal

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.ui.xcb import x_display  # noqa: F401 (the session's Xvfb display for the 3D-view tests)
 from workstation.model.case import Case
 from workstation.model.volume import Volume
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.ui.conftest import phantom_volume
 from tests.ui.helpers import point, wait_idle, window_with
+from tests.ui.xcb import run_app_script
 from workstation.export.tool_pose import trajectory_pose
 
 TARGET = np.array([16.0, 0.0, 0.0])  # beyond the phantom's sphere (centre (5, 0, 0), radius 6 mm) on x
@@ -169,40 +172,9 @@ window.close()
 """
 
 
-def test_implant_drawn_in_the_3d_view(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Needs a GL display: Xvfb + xcb in a child process (skipped without Xvfb), as tests/ui/test_view3d_xcb.py."""
-    import json
-    import os
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import pytest
-
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed: the 3D view needs a GL display")
-    read, write = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1200x900x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    try:
-        with os.fdopen(read) as pipe:
-            number = pipe.readline().strip()
-        if not number:
-            pytest.skip("Xvfb did not start")
-        env = {**os.environ, "DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb", "OPENBLAS_NUM_THREADS": "1",
-               "TWIN_APP_NO_PROMPT": "1", "XDG_CONFIG_HOME": str(tmp_path)}
-        env.pop("TWIN_NO_3D", None)
-        proc = subprocess.run([sys.executable, "-c", XCB_SCRIPT], cwd=Path(__file__).resolve().parents[2], env=env,
-                              capture_output=True, text=True, timeout=120)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-2000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+def test_implant_drawn_in_the_3d_view(x_display: str, tmp_path: Path) -> None:
+    """Needs a GL display: Xvfb + xcb in a child process (skipped without Xvfb)."""
+    result = run_app_script(XCB_SCRIPT, x_display, tmp_path)
     assert result["reason"] is None, result
     assert result["plan_actors"] == ["implant:screw"], result
     assert result["violet_with"] > 300 and result["violet_without"] < 10, result

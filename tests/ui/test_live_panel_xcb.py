@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.ui.xcb import run_app_script
 
 SCRIPT = r"""
 import json, os, threading, time
@@ -81,34 +75,8 @@ window.close()
 """
 
 
-@pytest.fixture(scope="module")
-def x_display() -> Iterator[str]:
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (make sysdeps installs it): the 3D view needs a GL display")
-    read, write = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def test_live_tool_in_the_3d_view(x_display: str, tmp_path: Path) -> None:
-    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb", "OPENBLAS_NUM_THREADS": "1",
-           "TWIN_APP_NO_PROMPT": "1", "XDG_CONFIG_HOME": str(tmp_path)}
-    env.pop("TWIN_NO_3D", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-2000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_app_script(SCRIPT, x_display, tmp_path)
     if result["reason"] is not None:
         pytest.skip(f"no 3D view on this display: {result['reason']}")
     safe, breach = result["safe"], result["breach"]

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.ui.test_live_panel_xcb import x_display  # noqa: F401 (the Xvfb display fixture)
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.ui.xcb import run_app_script
 
 SCRIPT = r"""
 import json, os, time
@@ -71,15 +65,8 @@ window.close()
 """
 
 
-def test_replayed_tool_in_the_3d_view(x_display: str, tmp_path: Path) -> None:  # noqa: F811 (fixture)
-    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb", "OPENBLAS_NUM_THREADS": "1",
-           "TWIN_APP_NO_PROMPT": "1", "XDG_CONFIG_HOME": str(tmp_path)}
-    env.pop("TWIN_NO_3D", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-2000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+def test_replayed_tool_in_the_3d_view(x_display: str, tmp_path: Path) -> None:
+    result = run_app_script(SCRIPT, x_display, tmp_path)
     if result["reason"] is not None:
         pytest.skip(f"no 3D view on this display: {result['reason']}")
     entry, alarm = result["entry"], result["alarm"]

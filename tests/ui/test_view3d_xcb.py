@@ -6,17 +6,9 @@ and a fresh Python; it is skipped with the reason when Xvfb is not installed (``
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.ui.xcb import run_app_script
 
 SCRIPT = r"""
 import json, os, sys, time
@@ -109,35 +101,9 @@ window.close()
 """
 
 
-@pytest.fixture(scope="module")
-def x_display() -> Iterator[str]:
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (make sysdeps installs it): the 3D view needs a GL display")
-    read, write = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def test_surfaces_appear_in_the_3d_view_in_their_segment_colour(x_display: str, tmp_path: Path) -> None:
-    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb", "OPENBLAS_NUM_THREADS": "1",
-           "TWIN_APP_NO_PROMPT": "1", "XDG_CONFIG_HOME": str(tmp_path)}
-    env.pop("TWIN_NO_3D", None)
     shot = tmp_path / "window.png"
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(shot)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-2000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_app_script(SCRIPT, x_display, tmp_path, str(shot))
     assert result["reason"] is None, result
     assert len(result["actors"]) == 1 and result["actors"][0].endswith("-tumour"), result
     # The tumour surface (green, (0.565, 0.933, 0.565)) fills a visible patch near the middle of the view.

@@ -10,14 +10,23 @@ backends are used when installed; SuperLU always works. PARDISO runs on one MKL 
 PARDISO can also factorise in single precision (:class:`Factorisation` ``single=True``), used only as a
 preconditioner of conjugate gradients on the double-precision matrix (:func:`pcg`), and
 :class:`TangentSolver` solves the successive tangents of a Newton iteration by reusing factors.
+
+PARDISO's symbolic analysis (METIS ordering + symbolic factorisation, ~50 ms at 20k tetrahedra) depends only on
+the sparsity pattern. A released factorisation (:meth:`Factorisation.release`, :meth:`TangentSolver.release`)
+goes to a small process-wide cache keyed by a hash of the pattern (and the matrix type / precision), so the next
+solve on the same mesh (next load case, next push of a retractor) factorises numerically only. Each cached
+solver is owned by one user at a time (taken out under a lock), so worker threads never share a PARDISO handle.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import importlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +67,66 @@ def _new_pardiso_solver(mtype: int) -> Any:
     return solver
 
 
+_ANALYSES = [0]
+_ANALYSES_LOCK = threading.Lock()
+
+
+def _count_analysis() -> None:
+    with _ANALYSES_LOCK:
+        _ANALYSES[0] += 1
+
+
+def analysis_count() -> int:
+    """PARDISO symbolic analyses run so far in this process (all threads): for tests and benchmarks."""
+    return _ANALYSES[0]
+
+
+def _pattern_key(indptr: NDArray, indices: NDArray, *, spd: bool, single: bool) -> tuple[Any, ...]:
+    """Identifies an analysis: matrix size and type, precision, and a 128-bit hash of the CSR pattern."""
+    digest = hashlib.blake2b(np.ascontiguousarray(indptr, dtype=np.int64).tobytes(), digest_size=16)
+    digest.update(np.ascontiguousarray(indices, dtype=np.int64).tobytes())
+    return len(indptr) - 1, len(indices), digest.hexdigest(), bool(spd), bool(single)
+
+
+class _AnalysisCache:
+    """Idle analysed PARDISO solvers by pattern key, least recently released dropped beyond ``max_solvers``.
+
+    A solver is *taken* out (so one thread at a time owns its handle) and *given* back when its user is done.
+    Each holds its last numeric factor too (tens of MB at 20k tetrahedra), hence the small bound.
+    """
+
+    def __init__(self, max_solvers: int = 4) -> None:
+        self.max_solvers = max_solvers
+        self._idle: OrderedDict[int, tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            for ident, (k, impl) in reversed(self._idle.items()):
+                if k == key:
+                    del self._idle[ident]
+                    return impl
+        return None
+
+    def give(self, impl: Any) -> None:
+        dropped = []
+        with self._lock:
+            self._idle[id(impl)] = (impl.key, impl)
+            while len(self._idle) > self.max_solvers:
+                dropped.append(self._idle.popitem(last=False))
+        del dropped  # freed (PARDISO memory released) outside the lock
+
+    def clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+
+ANALYSIS_CACHE = _AnalysisCache()
+
+
 class _Pardiso:
     """Symmetric PARDISO on the upper triangle (mtype 2: SPD, -2: symmetric indefinite).
 
@@ -67,7 +136,7 @@ class _Pardiso:
     relative: such a factor is meant as a preconditioner (see :func:`pcg`), never as the final answer.
     """
 
-    def __init__(self, matrix: sp.csr_matrix, *, spd: bool, single: bool = False) -> None:
+    def __init__(self, matrix: sp.csr_matrix, *, spd: bool, single: bool = False, factor: bool = True) -> None:
         csr = matrix.tocsr()
         csr.sort_indices()
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
@@ -94,7 +163,10 @@ class _Pardiso:
         iparm[20] = 1  # Bunch-Kaufman pivoting (symmetric indefinite)
         iparm[27] = int(single)
         self.single = single
-        self._call(12)
+        self.key = _pattern_key(csr.indptr, csr.indices, spd=spd, single=single)
+        _count_analysis()
+        # analysis alone needs no meaningful values (symmetric types: ordering from the pattern only)
+        self._call(12 if factor else 11)
 
     def _call(self, phase: int, b: NDArray | None = None) -> NDArray:
         s = self._solver
@@ -138,14 +210,22 @@ class Factorisation:
     positive definiteness (neo-Hookean). ``refactor(data)`` factorises new values on the same pattern.
     ``single=True`` asks for a single-precision factor (PARDISO only; other backends stay in double): use
     it only as a preconditioner. ``single`` says what was obtained.
+
+    ``analyse_only=True`` (PARDISO) runs the symbolic analysis of the pattern and leaves the numeric
+    factorisation to the first :meth:`refactor`; other backends factorise at once. A PARDISO analysis of the
+    same pattern released earlier (:meth:`release`) is reused from :data:`ANALYSIS_CACHE`; ``analysed``
+    says whether this factorisation ran a new symbolic analysis.
     """
 
     def __init__(self, matrix: sp.csr_matrix, *, spd: bool = True, backend: str | None = None,
-                 single: bool = False) -> None:
+                 single: bool = False, analyse_only: bool = False) -> None:
         self.n = matrix.shape[0]
         self.spd = spd
         self.single = False
+        self.analysed = False
+        self.factorised = True
         self._want_single = single
+        self._analyse_only = analyse_only
         self._matrix = matrix.tocsr()
         self._impl: Any = None
         choices = [backend] if backend else available_backends()
@@ -162,7 +242,22 @@ class Factorisation:
 
     def _make(self, choice: str, matrix: sp.csr_matrix) -> Any:
         if choice == "pardiso" and _optional("pypardiso") is not None:
-            impl = _Pardiso(matrix, spd=self.spd, single=self._want_single)
+            if not matrix.has_sorted_indices:
+                matrix = matrix.sorted_indices()
+            key = _pattern_key(matrix.indptr, matrix.indices, spd=self.spd, single=self._want_single)
+            impl = ANALYSIS_CACHE.take(key)
+            if impl is None:
+                impl = _Pardiso(matrix, spd=self.spd, single=self._want_single, factor=not self._analyse_only)
+                self.analysed = True
+                self.factorised = not self._analyse_only
+            elif not self._analyse_only:
+                try:
+                    impl.refactor(matrix.data)
+                except ArithmeticError:
+                    ANALYSIS_CACHE.give(impl)  # the analysis stays good for the next user
+                    raise
+            else:
+                self.factorised = False
             self.single = impl.single
             return impl
         cholespy = _optional("cholespy")
@@ -185,13 +280,28 @@ class Factorisation:
 
     def refactor(self, data: NDArray[np.float64]) -> None:
         """Factorise new values on the same sparsity pattern (reuses the symbolic analysis when possible)."""
+        if self._impl is None:
+            raise RuntimeError("factorisation was released")
         if self.kind == "pardiso":
+            self.factorised = False
             self._impl.refactor(data)
+            self.factorised = True
             return
         self._matrix = sp.csr_matrix((data, self._matrix.indices, self._matrix.indptr), shape=self._matrix.shape)
         self._impl = self._make(self.kind, self._matrix)
 
+    def release(self) -> None:
+        """Done with this factorisation: a PARDISO analysis goes to :data:`ANALYSIS_CACHE` for the next solve on
+        the same pattern. The factorisation is unusable afterwards; releasing twice is harmless."""
+        impl, self._impl = self._impl, None
+        if impl is not None and self.kind == "pardiso":
+            ANALYSIS_CACHE.give(impl)
+
     def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self._impl is None:
+            raise RuntimeError("factorisation was released")
+        if not self.factorised:
+            raise RuntimeError("no numeric factorisation yet (analysed only): call refactor first")
         b = np.ascontiguousarray(b, dtype=np.float64)
         if self.kind == "cholmod":
             x = np.empty_like(b)
@@ -206,6 +316,11 @@ class Factorisation:
 def factorise(matrix: sp.csr_matrix, *, spd: bool = True, backend: str | None = None,
               single: bool = False) -> Factorisation:
     return Factorisation(matrix, spd=spd, backend=backend, single=single)
+
+
+def clear_analysis_cache() -> None:
+    """Free every cached PARDISO analysis (and its factor memory)."""
+    ANALYSIS_CACHE.clear()
 
 
 def pcg(matrix: Callable[[NDArray], NDArray], rhs: NDArray, precond: Any, guess: NDArray, tol: float,
@@ -265,8 +380,13 @@ class TangentSolver:
     double precision, until its inertia shows a positive-definite tangent again. Accuracy does not depend
     on the reuse, only the number of PCG iterations does.
 
+    The symbolic analyses are done once per pattern: :meth:`analyse` runs the positive-definite one up front
+    (problem set-up), and :meth:`release` (or leaving a ``with`` block) hands the analysed factorisations to
+    :data:`ANALYSIS_CACHE`, from which a later solver on the same pattern takes them instead of analysing again.
+
     ``stats`` counts ``factorisations`` (positive-definite, for PCG), ``indefinite_factorisations``,
-    ``solves`` and ``pcg_iterations``; ``last_iterations`` and ``last_refactorised`` describe the last solve.
+    ``analyses`` (new PARDISO symbolic analyses), ``solves`` and ``pcg_iterations``; ``last_iterations`` and
+    ``last_refactorised`` describe the last solve.
     """
 
     def __init__(self, indptr: NDArray, indices: NDArray, *, tolerance: float = 1e-10, max_iterations: int = 40,
@@ -285,7 +405,8 @@ class TangentSolver:
         self._data: NDArray | None = None
         self._stale = True
         self._tol = self.tolerance
-        self.stats = {"factorisations": 0, "indefinite_factorisations": 0, "solves": 0, "pcg_iterations": 0}
+        self.stats = {"factorisations": 0, "indefinite_factorisations": 0, "analyses": 0, "solves": 0,
+                      "pcg_iterations": 0}
         self.last_iterations = 0
         self.last_refactorised = False
 
@@ -294,6 +415,43 @@ class TangentSolver:
         if self._factor is None:
             return self._backend
         return f"{self._factor.kind}{' single-precision' if self._factor.single else ''}"
+
+    def __enter__(self) -> TangentSolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def analyse(self) -> None:
+        """Symbolic analysis of the pattern now (set-up), unless done or cached; a no-op without PARDISO."""
+        if self._factor is not None or self._backend != "pardiso":
+            return
+        n = len(self._indptr) - 1
+        # placeholder values (identity on the pattern): the symmetric analysis uses the structure only
+        data = (self._indices == np.repeat(np.arange(n), np.diff(self._indptr))).astype(np.float64)
+        pattern = sp.csr_matrix((data, self._indices, self._indptr), shape=(n, n))
+        try:
+            self._factor = self._new_factor(pattern, spd=True, single=True, analyse_only=True)
+        except (ArithmeticError, RuntimeError, ValueError):
+            self._factor = None  # left to the first solve, which handles failures
+        self._stale = True
+
+    def release(self) -> None:
+        """Hand the analysed factorisations to the cache for the next solve on this pattern; the solver then
+        starts afresh (taking them back from the cache if still there)."""
+        for factor in (self._factor, self._indefinite):
+            if factor is not None:
+                factor.release()
+        self._factor = self._indefinite = None
+        self._indefinite_mode = False
+        self._stale = True
+
+    def _new_factor(self, matrix: sp.csr_matrix, *, spd: bool, single: bool = False, analyse_only: bool = False,
+                    backend: str | None = None) -> Factorisation:
+        factor = Factorisation(matrix, spd=spd, backend=backend or self._backend, single=single,
+                               analyse_only=analyse_only)
+        self.stats["analyses"] += int(factor.analysed)
+        return factor
 
     def set_matrix(self, data: NDArray[np.float64]) -> None:
         """The CSR data of the next tangent (same pattern as the first)."""
@@ -326,10 +484,12 @@ class TangentSolver:
                 return x
         try:
             if self._factor is None:
-                self._factor = Factorisation(self._matrix, spd=True, backend=self._backend, single=True)
+                self._factor = self._new_factor(self._matrix, spd=True, single=True)
             else:
                 self._factor.refactor(self._data)
         except (ArithmeticError, RuntimeError):  # not positive definite
+            if self._factor is not None:
+                self._factor.release()  # its analysis is still good: taken back from the cache next time
             self._factor = None
             return self._solve_indefinite(b)
         self.stats["factorisations"] += 1
@@ -361,7 +521,7 @@ class TangentSolver:
         if self._indefinite is None:
             # CHOLMOD (cholespy) has no indefinite factorisation: SuperLU's pivoting LU then
             backend = self._backend if self._backend in ("pardiso", "superlu") else "superlu"
-            self._indefinite = Factorisation(self._matrix, spd=False, backend=backend)
+            self._indefinite = self._new_factor(self._matrix, spd=False, backend=backend)
         else:
             self._indefinite.refactor(self._data)
         self.stats["indefinite_factorisations"] += 1

@@ -107,7 +107,11 @@ def solve_problem_linear(problem: Problem) -> SimulationResult:
     fint_c, data = assemble_corotated(problem, u, rot, update_rotations=False)
     free = problem.free
     rhs = (problem.forces - fint_c)[free]
-    u.ravel()[free] = factorise(problem.pattern.matrix(data)).solve(rhs)
+    factor = factorise(problem.pattern.matrix(data))
+    try:
+        u.ravel()[free] = factor.solve(rhs)
+    finally:
+        factor.release()  # its symbolic analysis serves the next solve on this mesh
     fint, _ = assemble_corotated(problem, u, rot, update_rotations=False, want_matrix=False)
     residual = float(np.linalg.norm((problem.forces - fint)[free]))
     history = [StepHistory(1, 1.0, (residual,), True)]
@@ -117,6 +121,17 @@ def solve_problem_linear(problem: Problem) -> SimulationResult:
 def solve_problem_nonlinear(problem: Problem, model: str, *, load_steps: int, max_iterations: int, tolerance: float,
                             progress: ProgressCallback | None = None) -> SimulationResult:
     """Load-stepped co-rotational or neo-Hookean solve (see the module docstring)."""
+    # Newton systems solved reusing an earlier tangent's factorisation as PCG preconditioner while that converges
+    # fast (see TangentSolver); the symbolic analysis of the pattern is done here, before the Newton loop, or
+    # taken from an earlier solve on the same mesh, and handed back for the next one at the end
+    with TangentSolver(problem.pattern.indptr, problem.pattern.indices) as solver:
+        solver.analyse()
+        return _newton_load_steps(problem, model, solver, load_steps=load_steps, max_iterations=max_iterations,
+                                  tolerance=tolerance, progress=progress)
+
+
+def _newton_load_steps(problem: Problem, model: str, solver: TangentSolver, *, load_steps: int, max_iterations: int,
+                       tolerance: float, progress: ProgressCallback | None) -> SimulationResult:
     free = problem.free
     fixed_flat = ~free
     presc = problem.prescribed.ravel()
@@ -124,9 +139,6 @@ def solve_problem_nonlinear(problem: Problem, model: str, *, load_steps: int, ma
     rot = _identity_rotations(len(problem.tets))
     history: list[StepHistory] = []
     completed = 0
-    # Newton systems solved to 1e-10 relative residual, reusing an earlier tangent's factorisation as PCG
-    # preconditioner while that converges fast (see TangentSolver): exact Newton steps, fewer factorisations
-    solver = TangentSolver(problem.pattern.indptr, problem.pattern.indices)
     for step in range(1, load_steps + 1):
         factor = step / load_steps
         report(progress, step - 1, load_steps, f"{model}: load step {step}/{load_steps}")

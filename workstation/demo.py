@@ -147,6 +147,6 @@ def _planning_stage(case: Case, out: Path, *, say: Callable[[str], Any]) -> list
     if not verification.verified:
         raise TwinError(f"{plan_path}: the plan just written does not verify: {verification.reason}")
     say(f"  plan exported, signed and verified: sha256 {document['digest']['value'][:16]}...")
-    return [(plan_path, "the plan: trajectories as 4x4 poses and entry/target points (LPS mm), safety "
-                        "results, SHA-256 digest, HMAC-SHA256 signature; `twin verify-plan` checks it"),
-            (key_path, "the demo's site key (32 random bytes) that signed plan.json")]
+    return [(plan_path, "the plan: trajectories as 4x4 poses and entry/target points (LPS mm), frame, "
+                        "tool-axis convention, SHA-256 digest, HMAC-SHA256 signature; `twin verify-plan` checks it"),
+            (key_path, "the demo's site key (32 random bytes, owner-only) that signed plan.json")]

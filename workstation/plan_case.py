@@ -24,7 +24,7 @@ from workstation.planning.planner import Proposal, entry_points_in_sphere, propo
 from workstation.planning.safety import ResectionAnalysis, SafetyChecker, TrajectorySafety, resection_analysis
 from workstation.progress import ProgressCallback
 from workstation.registration.paired_point import PairedPointResult, register_paired_points
-from workstation.segment_case import segment_surface
+from workstation.segment_case import segment_surface, segmented_label_map
 
 REGISTRATION_ID = "image-to-patient"
 # big enclosing segments never count as critical by default: a tool always runs inside them
@@ -142,20 +142,10 @@ def trajectory(case: Case, name: str) -> Trajectory:
 # surfaces of segments
 # ------------------------------------------------------------------------------------------------
 
-def _label_map(case: Case, volume_id: str | None = None) -> Any:
-    from workstation.segment_case import case_volume, label_map_id
-
-    volume = case_volume(case, volume_id)
-    label_map = case.label_maps.get(label_map_id(volume))
-    if label_map is None or not label_map.segments:
-        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
-    return label_map
-
-
 def default_critical(case: Case, points_lps: Sequence[ArrayLike], *, volume_id: str | None = None) -> list[str]:
     """Every segment except enclosing ones (body, skin, bone) and those holding one of ``points_lps``
     (the target's own structure)."""
-    label_map = _label_map(case, volume_id)
+    label_map = segmented_label_map(case, volume_id)
     inv = np.linalg.inv(label_map.ijk_to_lps)
     held: set[int] = set()
     for point in points_lps:
@@ -215,7 +205,7 @@ def check_resection(case: Case, name: str, *, target: str | None = None, volume_
     plane = next((p for p in case.plan.resection_planes if p.name == name), None)
     if plane is None:
         raise InputError(f"resection plane {name!r}: not in the plan")
-    label_map = _label_map(case, volume_id)
+    label_map = segmented_label_map(case, volume_id)
     if target and target not in {s.name for s in label_map.segments}:
         raise InputError(f"--target-segment {target!r}: not in the label map")
     result = resection_analysis(plane, label_map, target=target)

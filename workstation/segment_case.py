@@ -45,6 +45,15 @@ def case_label_map(case: Case, volume: Volume) -> LabelMap:
     return existing if existing is not None else replace(empty_label_map(volume), id=label_map_id(volume))
 
 
+def segmented_label_map(case: Case, volume_id: str | None = None) -> LabelMap:
+    """The case's label map of the volume, refused (:class:`InputError`) when it holds no segment yet."""
+    volume = case_volume(case, volume_id)
+    label_map = case.label_maps.get(label_map_id(volume))
+    if label_map is None or not label_map.segments:
+        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
+    return label_map
+
+
 def store_label_map(case: Case, label_map: LabelMap) -> LabelMap:
     """Put ``label_map`` in the case (replacing the previous one and its derived surfaces)."""
     if label_map.id in case.label_maps:
@@ -186,9 +195,7 @@ def export_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | 
     from workstation.io.label_files import write_label_map
 
     volume = case_volume(case, volume_id)
-    label_map = case.label_maps.get(label_map_id(volume))
-    if label_map is None or not label_map.segments:
-        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
+    label_map = segmented_label_map(case, volume_id)
     write_label_map(label_map, path, source_headers=case.source_headers.get(volume.id), reference_volume=volume)
     return label_map
 
@@ -198,10 +205,7 @@ def build_surfaces(case: Case, *, segments: list[str] | None = None, volume_id: 
     """Surfaces of the case's segments (all, or ``segments``) with default settings, stored in the case."""
     from segmentation.surface import label_to_surface
 
-    volume = case_volume(case, volume_id)
-    label_map = case.label_maps.get(label_map_id(volume))
-    if label_map is None or not label_map.segments:
-        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
+    label_map = segmented_label_map(case, volume_id)
     names = segments or [s.name for s in label_map.segments]
     meshes = []
     for name in names:

@@ -43,14 +43,6 @@ def tet_mesh_id(segments: str | Sequence[str]) -> str:
     return "tet-" + "+".join(names)
 
 
-def _label_map(case: Case, volume_id: str | None) -> LabelMap:
-    volume = segment_case.case_volume(case, volume_id)
-    label_map = case.label_maps.get(segment_case.label_map_id(volume))
-    if label_map is None or not label_map.segments:
-        raise InputError(f"case has no segments for volume '{volume.id}': run 'twin segment' first")
-    return label_map
-
-
 def _segment_value(label_map: LabelMap, name: str) -> int:
     try:
         value = label_map.segment(name).value
@@ -138,7 +130,7 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
         raise InputError(f"--segment {list(segments)}: a segment is named twice")
     if not (isinstance(size_mm, (int, float)) and np.isfinite(size_mm) and size_mm > 0):
         raise InputError(f"--size-mm {size_mm!r}: must be a positive number of millimetres")
-    label_map = _label_map(case, volume_id)
+    label_map = segment_case.segmented_label_map(case, volume_id)
     values = [_segment_value(label_map, name) for name in segments]
     mesh_id = tet_mesh_id(segments)
     if from_labels:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from workstation.export.tool_pose import tool_rotation
+
 
 def unit(vector: ArrayLike) -> NDArray[np.float64]:
     """``vector`` (..., 3) scaled to length 1."""
@@ -13,26 +15,17 @@ def unit(vector: ArrayLike) -> NDArray[np.float64]:
 
 
 def perpendicular_axis(direction: ArrayLike) -> NDArray[np.float64]:
-    """A unit vector perpendicular to ``direction`` (3,), chosen deterministically.
-
-    It is ``direction x e`` for the coordinate axis ``e`` least aligned with ``direction``.
-    """
-    d = unit(direction)
-    e = np.zeros(3)
-    e[int(np.argmin(np.abs(d)))] = 1.0
-    return unit(np.cross(d, e))
+    """A unit vector perpendicular to ``direction`` (3,): the tool x axis of the plan export's
+    tool-axis convention (:func:`workstation.export.tool_pose.tool_rotation`)."""
+    return tool_rotation(direction)[:, 0]
 
 
 def tool_pose(tip: ArrayLike, axis: ArrayLike) -> NDArray[np.float64]:
-    """4x4 pose with translation ``tip`` (3,) mm and local +z along ``axis`` (3,).
-
-    Local x is :func:`perpendicular_axis` of the axis, y completes a right-handed frame.
-    """
-    z = unit(axis)
-    x = perpendicular_axis(z)
-    y = np.cross(z, x)
+    """4x4 pose with translation ``tip`` (3,) mm and local +z along ``axis`` (3,), in the plan export's
+    tool-axis convention (x, y from :func:`workstation.export.tool_pose.tool_rotation`)."""
     pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = x, y, z, np.asarray(tip, dtype=float)
+    pose[:3, :3] = tool_rotation(axis)
+    pose[:3, 3] = np.asarray(tip, dtype=float)
     return pose
 
 

@@ -77,15 +77,15 @@ def test_phantom_blobs_are_found_and_inputs_are_untouched(phantom_case) -> None:
 
 
 def test_anisotropic_spacing_is_respected() -> None:
-    """Equal voxel steps are not equal distances: the seed nearer in mm wins a flat image."""
+    """Equal voxel steps are not equal distances: the seed nearer in mm wins a flat image (no boundaries)."""
     volume = Volume.from_geometry(np.zeros((9, 9, 9), np.float32), spacing_mm=(1.0, 1.0, 4.0))
     seeds = np.zeros((9, 9, 9), np.uint8)
     seeds[4, 4, 0] = 1  # 4 voxels = 4 mm along i from the centre
     seeds[1, 4, 4] = 2  # 3 voxels = 12 mm along k from the centre
-    labels = grow_from_seeds(volume, seeds, distance_weight=1.0, region_weight=0.0)
+    labels = grow_from_seeds(volume, seeds, region_weight=0.0)
     assert labels[4, 4, 4] == 1
     swapped = Volume.from_geometry(np.zeros((9, 9, 9), np.float32), spacing_mm=(4.0, 1.0, 1.0))
-    assert grow_from_seeds(swapped, seeds, distance_weight=1.0, region_weight=0.0)[4, 4, 4] == 2
+    assert grow_from_seeds(swapped, seeds, region_weight=0.0)[4, 4, 4] == 2
 
 
 def test_voxels_outside_the_region_of_interest_are_zero() -> None:
@@ -121,7 +121,9 @@ def test_added_strokes_update_exactly_like_a_recomputation(phantom_case) -> None
         labels = grower.update(current)
         n_incremental += grower.last_update_was_incremental
         np.testing.assert_array_equal(labels, SeedGrower(volume, roi_margin_mm=200).update(current))
-    assert n_incremental >= 6
+    # a stroke that widens its label's painted intensity range changes that label's costs everywhere
+    # and is recomputed (3 of these 8 in noise of 20 HU); the others are updated in place
+    assert n_incremental >= 4
 
 
 def test_random_small_cases_update_exactly_like_a_recomputation() -> None:
@@ -131,7 +133,8 @@ def test_random_small_cases_update_exactly_like_a_recomputation() -> None:
         values = (rng.normal(0, 10, shape) + 60 * (rng.random(shape) > 0.7)).astype(np.float32)
         volume = Volume.from_geometry(values, spacing_mm=(0.8, 0.9, 2.0))
         options = {"connectivity": int(rng.choice([6, 18, 26])), "smoothing_mm": float(rng.choice([0.0, 1.0])),
-                   "region_weight": float(rng.choice([0.0, 1.0, 10.0])), "roi_margin_mm": 100.0}
+                   "region_weight": float(rng.choice([0.0, 0.3, 3.0])), "edge_scale_mm": float(rng.choice([0.5, 1.5])),
+                   "roi_margin_mm": 100.0}
         seeds = np.zeros(shape, np.int32)
         seeds[0, 0, 0], seeds[-1, -1, -1] = 1, 2
         grower = SeedGrower(volume, **options)
@@ -267,9 +270,9 @@ def _load_ct(folder: Path) -> Volume:
 
 # Dice against the reference with the acceptance protocol's strokes (rng 7).
 REQUIRED_DICE = {"liver": 0.90, "spleen": 0.90, "vertebrae_T12": 0.70}
-# What this implementation reaches (measured 0.850, 0.927, 0.626), less a small margin: a guard
-# against regressions while the required values are not met.
-REACHED_DICE = {"liver": 0.84, "spleen": 0.91, "vertebrae_T12": 0.60}
+# What this implementation reaches (measured 0.955, 0.933, 0.609), less a small margin: a guard
+# against regressions while the required T12 value is not met.
+REACHED_DICE = {"liver": 0.94, "spleen": 0.92, "vertebrae_T12": 0.59}
 
 
 @pytest.fixture(scope="module")
@@ -291,10 +294,9 @@ def test_ct_abdomen_20_liver_spleen_t12_from_strokes(ct_abdomen_20_dice: dict[st
         assert ct_abdomen_20_dice[name] >= floor, (name, ct_abdomen_20_dice[name])
 
 
-@pytest.mark.xfail(strict=True, reason="required liver 0.90 / T12 0.70 not reached (0.850 / 0.626): background "
-                                       "strokes in the IVC and portal vein (78-130 HU, liver 89 +- 22 HU) win the "
-                                       "posterior liver; the reference puts T11 and T12 side by side in one axial "
-                                       "slice and T12 strokes lie in slices the reference calls T11")
+@pytest.mark.xfail(strict=True, reason="required T12 0.70 not reached (0.609): the reference puts T11 and T12 side "
+                                       "by side in one axial slice and calls T11 the vertebral body that T12 grows "
+                                       "into across the thin disc in slices 14-19, where the protocol paints no stroke")
 def test_ct_abdomen_20_required_dice(ct_abdomen_20_dice: dict[str, float]) -> None:
     failing = {name: round(ct_abdomen_20_dice[name], 3) for name, need in REQUIRED_DICE.items()
                if ct_abdomen_20_dice[name] < need}

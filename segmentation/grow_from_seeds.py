@@ -32,9 +32,10 @@ in numba kernels: one list of pending voxels per level, and within the level bei
 Dial's circular buckets by length. Ties go to the stroke that comes first (by label value, then
 by position). Each step strictly lengthens a path, so the result is the unique consistent
 labelling (every voxel holds the best offer of its neighbours), independent of visiting order.
-A :class:`SeedGrower` session keeps its maps: when strokes are only added and no label's intensity
-range changes, the new strokes' fronts are grown, the voxels whose paths they cut are re-grown,
-and the result is identical to a recomputation from scratch at a fraction of the cost.
+A :class:`SeedGrower` session keeps its maps: when strokes are only added, the new strokes' fronts
+are grown (with the voxels of a label whose painted range widened), the voxels whose paths they
+cut are re-grown, and the result is identical to a recomputation from scratch at a fraction of
+the cost.
 """
 
 from __future__ import annotations
@@ -476,18 +477,50 @@ def _reoffer_kernel(
     length: NDArray[np.int64], lo: NDArray[np.float64], hi: NDArray[np.float64],
     region_gain: NDArray[np.float64], region_cap: NDArray[np.int64],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Give every reset voxel the best offer of its reached neighbours; returns them with their costs."""
+    """Give every reset voxel the best offer of its reached neighbours; returns them with their costs.
+
+    Offers come only from voxels that were not reset (whose keys are final): all offers are taken
+    before any is written. Chaining offers through other reset voxels' tentative keys would be
+    wrong here, because the cost is not isotonic: a neighbour that later gets a cheaper key at a
+    lower level but with a longer path may offer more than its tentative key did.
+    """
+    best = np.empty(reset.size, dtype=np.int64)
+    for a in range(reset.size):
+        best[a] = _best_offer(word, edge, reset[a], offsets, length, lo, hi, region_gain, region_cap)
     voxels = np.empty(reset.size, dtype=np.int64)
     costs = np.empty(reset.size, dtype=np.int64)
     n = 0
-    for x in reset:
-        best = _best_offer(word, edge, x, offsets, length, lo, hi, region_gain, region_cap)
-        if (best >> 15) < _INF:
-            word[x] = (best << _SRC_SHIFT) | (word[x] & _FEAT)
+    for a in range(reset.size):
+        if (best[a] >> 15) < _INF:
+            x = reset[a]
+            word[x] = (best[a] << _SRC_SHIFT) | (word[x] & _FEAT)
             voxels[n] = x
-            costs[n] = best >> 15
+            costs[n] = best[a] >> 15
             n += 1
     return voxels[:n], costs[:n]
+
+
+@njit(cache=True, nogil=True)
+def _reset_sources(word: NDArray[np.int64], chosen: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Set to "not reached" the voxels held by the ``chosen`` sources; returns them.
+
+    Their seed voxels keep cost 0 but are no longer finalised, so that they are expanded again;
+    they are returned too.
+    """
+    out = np.empty(1024, dtype=np.int64)
+    n = 0
+    unreached = np.int64(_INF) << _COST_SHIFT
+    for v in range(word.size):
+        w = word[v]
+        cost = w >> _COST_SHIFT
+        if cost == _INF or not chosen[(w >> _SRC_SHIFT) & _SRC]:
+            continue
+        word[v] = (w & ~np.int64(_FIN)) if cost == 0 else (unreached | (w & _FEAT))
+        if n == out.size:
+            out = np.concatenate((out, np.empty(out.size, dtype=np.int64)))
+        out[n] = v
+        n += 1
+    return out[:n]
 
 
 @njit(cache=True, nogil=True)
@@ -721,9 +754,10 @@ class SeedGrower:
 
     Each :meth:`update` returns the labels for the given seeds. When the seeds only add strokes to
     those of the previous call (no seed erased or relabelled, no new stroke touching an old one of
-    its label, no label's painted intensity range widened) and the ROI stays the same, the kept
-    cost and source maps are updated instead of recomputed: the new strokes' fronts are grown and
-    the voxels whose paths they cut re-grown. The labels are identical to those of a new computation.
+    its label) and the ROI stays the same, the kept cost and source maps are updated instead of
+    recomputed: the new strokes' fronts are grown, a label whose painted intensity range widened
+    is grown again, and the voxels whose paths they cut re-grown. The labels are identical to
+    those of a new computation.
 
     Parameters
     ----------
@@ -884,15 +918,24 @@ class SeedGrower:
             return True
         if _touches_old_stroke(prev, new, local):
             return False  # the new voxels extend an existing stroke: they would join its source
-        old_seeds, state.seeds = state.seeds, seeds.copy()
+        state.seeds = seeds.copy()
         ranges = self._ranges(state)
-        if any(ranges[label] != old for label, old in state.ranges.items()):
-            state.seeds = old_seeds
-            return False  # a label's intensity range widened: its costs change everywhere
+        widened = [label for label, old in state.ranges.items() if ranges[label] != old]
         state.ranges = ranges
         flat, stroke = self._strokes(state, local)
         self._insert_sources(state, flat, stroke)
-        grown = _grow(state, (flat, np.zeros(flat.size, dtype=np.int64)), log=True, progress=progress)
+        pending_v, pending_d = flat, np.zeros(flat.size, dtype=np.int64)
+        if widened:
+            # A wider range only lowers the costs of that label's paths: its voxels are grown again
+            # from their neighbours' offers, and whatever they newly win is repaired below.
+            reset = _reset_sources(state.word, np.isin(state.sources.label, widened))
+            seeds_again = reset[(state.word[reset] >> _COST_SHIFT) == 0]
+            voxels, costs = _reoffer_kernel(state.word, state.edge, reset[(state.word[reset] >> _COST_SHIFT) != 0],
+                                            state.offsets, state.length, *state.sources.arrays())
+            voxels = np.concatenate([seeds_again, voxels])
+            costs = np.concatenate([np.zeros(seeds_again.size, dtype=np.int64), costs])
+            pending_v, pending_d = np.concatenate([flat, voxels]), np.concatenate([pending_d, costs])
+        grown = _grow(state, (pending_v, pending_d), log=True, progress=progress)
         # the new seed voxels changed too: paths through them are cut
         return _repair(state, np.concatenate([flat, grown]), progress)
 

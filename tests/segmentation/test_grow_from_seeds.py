@@ -121,9 +121,7 @@ def test_added_strokes_update_exactly_like_a_recomputation(phantom_case) -> None
         labels = grower.update(current)
         n_incremental += grower.last_update_was_incremental
         np.testing.assert_array_equal(labels, SeedGrower(volume, roi_margin_mm=200).update(current))
-    # a stroke that widens its label's painted intensity range changes that label's costs everywhere
-    # and is recomputed (3 of these 8 in noise of 20 HU); the others are updated in place
-    assert n_incremental >= 4
+    assert n_incremental >= 6  # strokes that widen their label's painted intensity range included
 
 
 def test_random_small_cases_update_exactly_like_a_recomputation() -> None:

@@ -129,6 +129,46 @@ def surface_area(vertices: ArrayLike, triangles: ArrayLike) -> float:
 
 
 @njit(cache=True)
+def _size_kernel(v: NDArray[np.float64], t: NDArray[np.int64], zero_area2: float
+                 ) -> tuple[float, float, int]:  # pragma: no cover - compiled
+    """(area, signed volume about the corners' centroid, triangles degenerate by index or with
+    squared doubled area <= ``zero_area2``) in one pass: :func:`signed_volume` and
+    :func:`surface_area` without their (M, 3) temporaries."""
+    m = t.shape[0]
+    cx = 0.0
+    cy = 0.0
+    cz = 0.0
+    for f in range(m):
+        for k in range(3):
+            cx += v[t[f, k], 0]
+            cy += v[t[f, k], 1]
+            cz += v[t[f, k], 2]
+    if m:
+        cx /= 3 * m
+        cy /= 3 * m
+        cz /= 3 * m
+    area = 0.0
+    volume = 0.0
+    degenerate = 0
+    for f in range(m):
+        a, b, c = t[f, 0], t[f, 1], t[f, 2]
+        ax, ay, az = v[a, 0] - cx, v[a, 1] - cy, v[a, 2] - cz
+        bx, by, bz = v[b, 0] - cx, v[b, 1] - cy, v[b, 2] - cz
+        qx, qy, qz = v[c, 0] - cx, v[c, 1] - cy, v[c, 2] - cz
+        ux, uy, uz = bx - ax, by - ay, bz - az
+        wx, wy, wz = qx - ax, qy - ay, qz - az
+        nx = uy * wz - uz * wy
+        ny = uz * wx - ux * wz
+        nz = ux * wy - uy * wx
+        n2 = nx * nx + ny * ny + nz * nz
+        area += np.sqrt(n2)
+        volume += ax * (by * qz - bz * qy) - ay * (bx * qz - bz * qx) + az * (bx * qy - by * qx)
+        if n2 <= zero_area2 or a == b or b == c or c == a:
+            degenerate += 1
+    return area / 2.0, volume / 6.0, degenerate
+
+
+@njit(cache=True)
 def _topology_kernel(t: NDArray[np.int64], n: int) -> tuple[Any, ...]:  # pragma: no cover - compiled
     """One pass over the vertex fans: edges, orientation, fans, components, Euler counts, boundary loops."""
     m = t.shape[0]
@@ -162,6 +202,7 @@ def _topology_kernel(t: NDArray[np.int64], n: int) -> tuple[Any, ...]:  # pragma
     boundary_u = np.empty(3 * m, dtype=np.int64)
     boundary_v = np.empty(3 * m, dtype=np.int64)
     boundary_face = np.empty(3 * m, dtype=np.int64)
+    problem = np.zeros(n, dtype=np.bool_)  # on a non-manifold or inconsistent edge or a degenerate triangle
     max_deg = 0
     for v in range(n):
         max_deg = max(max_deg, start[v + 1] - start[v])
@@ -192,6 +233,7 @@ def _topology_kernel(t: NDArray[np.int64], n: int) -> tuple[Any, ...]:  # pragma
                 fans += 1
         if fans > 1:
             n_nonmanifold_vertices += 1
+            problem[v] = True
         # Edges {v, u} with u > v, each once.
         for a in range(d):
             for side in range(2):
@@ -223,6 +265,8 @@ def _topology_kernel(t: NDArray[np.int64], n: int) -> tuple[Any, ...]:  # pragma
                 total = count_vu + count_uv
                 if count_vu > 1 or count_uv > 1:
                     inconsistent = True
+                    problem[v] = True
+                    problem[u] = True
                 if total == 1:
                     boundary_u[n_boundary] = v
                     boundary_v[n_boundary] = u
@@ -230,6 +274,8 @@ def _topology_kernel(t: NDArray[np.int64], n: int) -> tuple[Any, ...]:  # pragma
                     n_boundary += 1
                 elif total > 2:
                     n_nonmanifold_edges += 1
+                    problem[v] = True
+                    problem[u] = True
                 edge_face[n_edges] = first_face
                 n_edges += 1
     # Compact component labels.
@@ -270,8 +316,12 @@ def _topology_kernel(t: NDArray[np.int64], n: int) -> tuple[Any, ...]:  # pragma
         if not loop_done[r]:
             loop_done[r] = True
             loops_per[comp[boundary_face[e]]] += 1
+    for f in range(m):
+        if degenerate[f]:
+            for k in range(3):
+                problem[t[f, k]] = True
     return (comp, n_comp, f_per, e_per, v_per, loops_per, n_edges, n_boundary, n_nonmanifold_edges,
-            inconsistent, n_nonmanifold_vertices, n_used, int(degenerate.sum()))
+            inconsistent, n_nonmanifold_vertices, n_used, int(degenerate.sum()), problem)
 
 
 def mesh_topology(triangles: ArrayLike, n_vertices: int) -> dict[str, Any]:
@@ -287,14 +337,16 @@ def mesh_topology(triangles: ArrayLike, n_vertices: int) -> dict[str, Any]:
     dict with ``n_edges``, ``n_boundary_edges``, ``n_nonmanifold_edges``, ``n_nonmanifold_vertices``,
     ``closed``, ``consistently_oriented``, ``edge_manifold``, ``face_component`` (M,) component of each
     triangle (-1 for index-degenerate ones), ``n_components``, ``genus_per_component``,
-    ``euler_characteristic`` and ``n_degenerate`` (index-degenerate triangles).
+    ``euler_characteristic``, ``n_degenerate`` (index-degenerate triangles) and ``problem_vertices``
+    (N,) bool: vertices that are non-manifold, on a non-manifold or inconsistently oriented edge, or
+    on an index-degenerate triangle.
     """
     t = np.ascontiguousarray(np.asarray(triangles, dtype=np.int64).reshape(-1, 3))
     n = int(n_vertices)
     if len(t) and (t.min() < 0 or t.max() >= n):
         raise ValueError(f"triangle indices must lie in 0..{n - 1}")
     (comp, n_comp, f_per, e_per, v_per, loops_per, n_edges, n_boundary, n_nm_edges, inconsistent, n_nm_vertices,
-     n_used, n_degenerate) = _topology_kernel(t, n)
+     n_used, n_degenerate, problem) = _topology_kernel(t, n)
     chi_per = v_per - e_per + f_per
     return {
         "n_edges": int(n_edges),
@@ -309,6 +361,7 @@ def mesh_topology(triangles: ArrayLike, n_vertices: int) -> dict[str, Any]:
         "genus_per_component": (2 - chi_per - loops_per) // 2,
         "euler_characteristic": int(n_used - n_edges + (len(t) - n_degenerate)),
         "n_degenerate": int(n_degenerate),
+        "problem_vertices": problem,
     }
 
 
@@ -334,13 +387,10 @@ def quality_from_topology(vertices: NDArray[np.float64], tris: NDArray[np.int64]
                           ) -> SurfaceQuality:
     """:func:`surface_quality` of (N, 3) ``vertices`` and (M, 3) ``tris`` whose :func:`mesh_topology`
     ``topo`` is already known (for these triangles, on any numbering of the same vertices)."""
-    area_per = np.linalg.norm(np.cross(vertices[tris[:, 1]] - vertices[tris[:, 0]],
-                                       vertices[tris[:, 2]] - vertices[tris[:, 0]]), axis=1) if len(tris) else \
-        np.zeros(0)
     scale = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
-    zero_area = area_per <= (1e-12 * scale) ** 2
-    index_degenerate = (tris[:, 0] == tris[:, 1]) | (tris[:, 1] == tris[:, 2]) | (tris[:, 2] == tris[:, 0])
-    n_degenerate = int(np.count_nonzero(zero_area | index_degenerate))
+    # Zero area: doubled area <= (1e-12 scale)^2.
+    area, volume, n_degenerate = _size_kernel(np.ascontiguousarray(vertices, dtype=np.float64),
+                                              np.ascontiguousarray(tris, dtype=np.int64), (1e-12 * scale) ** 4)
     n_nonmanifold_edges = topo["n_nonmanifold_edges"]
     vertex_manifold = topo["n_nonmanifold_vertices"] == 0
     watertight = topo["closed"] and topo["consistently_oriented"] and topo["n_degenerate"] == 0
@@ -349,8 +399,8 @@ def quality_from_topology(vertices: NDArray[np.float64], tris: NDArray[np.int64]
         manifold=bool(topo["edge_manifold"] and vertex_manifold),
         genus=int(topo["genus_per_component"].sum()) if topo["n_components"] else 0,
         n_components=topo["n_components"],
-        volume_mm3=signed_volume(vertices, tris),
-        area_mm2=float(area_per.sum() / 2.0),
+        volume_mm3=float(volume),
+        area_mm2=float(area),
         edge_manifold=bool(topo["edge_manifold"]),
         vertex_manifold=bool(vertex_manifold),
         closed=bool(topo["closed"]),
@@ -361,5 +411,5 @@ def quality_from_topology(vertices: NDArray[np.float64], tris: NDArray[np.int64]
         n_boundary_edges=topo["n_boundary_edges"],
         n_nonmanifold_edges=n_nonmanifold_edges,
         n_nonmanifold_vertices=int(topo["n_nonmanifold_vertices"]),
-        n_degenerate_triangles=n_degenerate,
+        n_degenerate_triangles=int(n_degenerate),
     )

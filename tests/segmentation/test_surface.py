@@ -497,3 +497,107 @@ def test_real_bone_keeps_its_voxel_volume() -> None:
     assert abs(q.volume_mm3 / voxel_volume_mm3(label_map, "bone") - 1) < 0.03
     assert mesh.n_triangles < 0.6 * label_to_surface(label_map, "bone", smoothing_iterations=0,
                                                      target_reduction=0).n_triangles
+
+
+# ------------------------------------------------------------------------------------------------
+# internal shortcuts give what the plain computations give
+# ------------------------------------------------------------------------------------------------
+
+def raw_voxel_surface(array: NDArray[np.uint8]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Voxel faces of a binary array (padded by two, not made well-composed)."""
+    from segmentation.surface import _voxel_faces
+
+    points, triangles, _ = _voxel_faces(np.pad(array, 2), np.zeros(3, np.int64))
+    return points, triangles
+
+
+def test_chebyshev_diffusion_equals_repeated_averaging() -> None:
+    from scipy import sparse
+
+    from segmentation.surface import _adjacency, _diffuse
+
+    ball = sphere_mesh(10.0, 40)
+    n = ball.n_vertices
+    indptr, indices = _adjacency(ball.triangles.astype(np.int64), n, np.ones(n, dtype=bool))
+    adjacency = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n)) + sparse.identity(n)
+    average = sparse.diags(1.0 / np.asarray(adjacency.sum(axis=1)).ravel()) @ adjacency
+    rng = np.random.default_rng(4)
+    values = np.stack([rng.normal(size=n) + ball.vertices_lps[:, 2], rng.uniform(0.5, 1.5, n)], axis=1)
+    expected = values.copy()
+    for _ in range(100):
+        expected = average @ expected
+    got = _diffuse(indptr, indices, values, 100)
+    assert np.abs(got - expected).max() <= 1e-2 * np.abs(values).max()
+
+
+def test_well_composing_leaves_no_critical_block() -> None:
+    """Binary: no 2x2x2 block stays critical. Several labels: a block may stay critical only where
+    no background cell is left to fill, so composing again adds nothing."""
+    from scipy import ndimage
+
+    from segmentation.surface import _CRITICAL, _well_compose
+
+    noise = ndimage.gaussian_filter(np.random.default_rng(5).normal(size=(18, 20, 22)), 0.8)
+    for array in ((np.random.default_rng(6).random((14, 15, 16)) < 0.3).astype(np.uint8),
+                  np.digitize(noise, [-0.05, 0.0, 0.05]).astype(np.uint8)):
+        padded = np.pad(array, 2)
+        out, added = _well_compose(padded)
+        changed = out != padded
+        assert added == changed.sum() > 0 and not padded[changed].any()  # only background voxels taken
+        assert not (changed[[0, -1]].any() or changed[:, [0, -1]].any() or changed[:, :, [0, -1]].any())
+        assert _well_compose(out)[1] == 0
+        if array.max() == 1:
+            on = out.astype(np.int64)
+            pattern = sum(on[c >> 2:on.shape[0] - 1 + (c >> 2), (c >> 1) & 1:on.shape[1] - 1 + ((c >> 1) & 1),
+                             c & 1:on.shape[2] - 1 + (c & 1)] << c for c in range(8))
+            assert not _CRITICAL[pattern].any()
+
+
+def test_local_pinch_repair_equals_splitting_the_whole_mesh() -> None:
+    from segmentation.surface import _make_manifold, _repair_pinches
+    from segmentation.surface_quality import mesh_topology
+
+    array = (np.random.default_rng(7).random((6, 7, 8)) < 0.35).astype(np.uint8)
+    points, triangles = raw_voxel_surface(array)
+    topology = mesh_topology(triangles, len(points))
+    assert topology["n_nonmanifold_edges"] > 0 and topology["n_nonmanifold_vertices"] > 0
+    whole = _make_manifold(points, triangles)
+    local = _repair_pinches(points, triangles, topology["problem_vertices"])
+    for split_points, split, origin in (whole, local):
+        q = surface_quality(split_points, split)
+        assert q.watertight and q.manifold
+        assert np.array_equal(split_points[origin >= 0], points[origin[origin >= 0]])
+    assert len(local[0]) == len(whole[0]) and len(local[1]) == len(whole[1])
+
+    def corner_sets(split_points: NDArray[np.float64], split: NDArray[np.int64]) -> list[bytes]:
+        return sorted(np.sort(split_points[split].reshape(-1, 9), axis=1).tobytes(order="C")[i * 72:(i + 1) * 72]
+                      for i in range(len(split)))
+
+    assert corner_sets(*local[:2]) == corner_sets(*whole[:2])
+
+
+def test_problem_vertices_mark_pinches() -> None:
+    from segmentation.surface_quality import mesh_topology
+
+    tet = np.array([[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]])
+    bow = np.vstack([tet, np.array([[0, 5, 4], [0, 4, 6], [4, 5, 6], [0, 6, 5]])])
+    assert np.flatnonzero(mesh_topology(bow, 7)["problem_vertices"]).tolist() == [0]
+    fin = np.vstack([tet, [[0, 1, 7]]])
+    assert np.flatnonzero(mesh_topology(fin, 8)["problem_vertices"]).tolist() == [0, 1]
+    assert not mesh_topology(tet, 4)["problem_vertices"].any()
+
+
+def test_shortcuts_for_manifold_surfaces_change_nothing(built: dict) -> None:
+    from segmentation.surface import _adjacency, _adjacency_oriented, _windowed_sinc
+
+    label_map, _, _ = built["sphere"]
+    points, triangles = raw_voxel_surface((label_map.array > 0).astype(np.uint8))
+    n = len(points)
+    active = np.random.default_rng(8).random(n) < 0.9
+    a = _adjacency(triangles, n, active)
+    b = _adjacency_oriented(triangles, n, active)
+    assert np.array_equal(a[0], b[0])
+    assert all(np.array_equal(np.sort(b[1][b[0][v]:b[0][v + 1]]), a[1][a[0][v]:a[0][v + 1]]) for v in range(n))
+    plain = _windowed_sinc(points, triangles, iterations=20, passband=0.01, manifold=False)
+    quick = _windowed_sinc(points, triangles, iterations=20, passband=0.01, manifold=True)
+    assert np.allclose(plain, quick, rtol=0, atol=1e-9)

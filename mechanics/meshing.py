@@ -39,6 +39,7 @@ All tetrahedra are returned positively oriented (``TetMesh.signed_volumes_mm3() 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -198,13 +199,16 @@ def repair_surface(surface: SurfaceMesh) -> SurfaceMesh:
 
 
 def coarsen_surface(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
-    """Decimate ``surface`` to triangles with edges of about ``size_mm`` (unchanged when already coarser).
+    """Remesh ``surface`` to triangles with edges of about ``size_mm`` (unchanged when already coarser).
 
-    VTK quadric decimation with volume preservation, then a pymeshfix clean-up (decimation may
-    make the surface touch itself; the clean-up then cuts the touching parts away). When the
-    result's enclosed volume differs from the surface's by more than ``_COARSEN_VOLUME_TOLERANCE``,
-    the decimation is retried with edges 0.7 times as long, up to three times; if none keeps the
-    volume, the surface is returned unchanged (finer, slower, but the anatomy is kept).
+    First a uniform remesh (ACVD clustering, ``pyacvd``): nearly equilateral triangles, which TetGen
+    keeps on the boundary, so they decide the worst elements. Its slight shrinkage is undone by an
+    offset along the vertex normals. If that does not give a closed surface within
+    ``_COARSEN_VOLUME_TOLERANCE`` of the enclosed volume, VTK quadric decimation (volume
+    preserving) with a pymeshfix clean-up is tried, with edges 1, 0.7, 0.49, 0.34 times
+    ``size_mm`` (decimation may make the surface touch itself and the clean-up then cuts the
+    touching parts away). If none keeps the volume, the surface is returned unchanged (finer,
+    slower, but the anatomy is kept).
     """
     tri = np.asarray(surface.triangles)
     pts = np.asarray(surface.vertices_lps)
@@ -213,6 +217,9 @@ def coarsen_surface(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
         return surface
     volume = abs(enclosed_volume_mm3(pts, tri))
     poly = surface.to_pyvista()
+    uniform = _uniform_remesh(surface, poly, size_mm, volume)
+    if uniform is not None:
+        return uniform
     for attempt in range(4):
         size = size_mm * 0.7**attempt
         target = poly.area / (math.sqrt(3.0) / 4.0 * size ** 2)
@@ -222,14 +229,58 @@ def coarsen_surface(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
         decimated = poly.decimate(reduction, volume_preservation=True).clean()
         coarse = SurfaceMesh.from_pyvista(decimated, name=surface.name, segment=surface.segment,
                                           color_rgb=surface.color_rgb, provenance=surface.provenance)
-        steps = [*surface.provenance.get("mechanics_steps", []),
-                 {"step": "coarsen", "method": "vtkQuadricDecimation(volume_preservation)", "size_mm": size,
-                  "triangles_before": int(len(tri)), "triangles_after": coarse.n_triangles}]
-        coarse = repair_surface(replace(coarse, provenance={**surface.provenance, "mechanics_steps": steps}))
+        coarse = repair_surface(_with_step(coarse, surface, {
+            "step": "coarsen", "method": "vtkQuadricDecimation(volume_preservation)", "size_mm": size,
+            "triangles_before": int(len(tri)), "triangles_after": coarse.n_triangles}))
         kept = abs(enclosed_volume_mm3(np.asarray(coarse.vertices_lps), np.asarray(coarse.triangles)))
         if abs(kept - volume) <= _COARSEN_VOLUME_TOLERANCE * volume:
             return coarse
     return surface
+
+
+def _with_step(mesh: SurfaceMesh, source: SurfaceMesh, step: dict[str, Any]) -> SurfaceMesh:
+    """``mesh`` with ``source``'s provenance and one more entry in its ``mechanics_steps``."""
+    steps = [*source.provenance.get("mechanics_steps", []), step]
+    return replace(mesh, provenance={**source.provenance, "mechanics_steps": steps})
+
+
+def _uniform_remesh(surface: SurfaceMesh, poly: Any, size_mm: float, volume_mm3: float) -> SurfaceMesh | None:
+    """ACVD remesh of ``surface`` (pyvista ``poly``) to edges of about ``size_mm``, volume restored; None
+    when it does not give a closed surface within the volume tolerance."""
+    import pyacvd
+    from pyvista.core.errors import PyVistaDeprecationWarning
+
+    n_points = max(100, int(round(poly.area / (math.sqrt(3.0) / 4.0 * size_mm ** 2) / 2.0)))
+    if n_points >= 0.8 * poly.n_points:
+        return None
+    with warnings.catch_warnings():  # pyacvd 0.4 reads a pyvista attribute that pyvista 0.46+ deprecates
+        warnings.simplefilter("ignore", PyVistaDeprecationWarning)
+        clustering = pyacvd.Clustering(poly)
+        clustering.cluster(n_points)
+        remeshed_poly = clustering.create_mesh()
+    remeshed = SurfaceMesh.from_pyvista(remeshed_poly, name=surface.name, segment=surface.segment,
+                                        color_rgb=surface.color_rgb, provenance=surface.provenance)
+    try:
+        coarse = repair_surface(_with_step(remeshed, surface, {
+            "step": "coarsen", "method": "ACVD uniform remeshing (pyacvd) + volume restore", "size_mm": size_mm,
+            "triangles_before": surface.n_triangles, "triangles_after": remeshed.n_triangles}))
+    except InputError:
+        return None
+    points = np.asarray(coarse.vertices_lps, dtype=np.float64)
+    triangles = np.asarray(coarse.triangles, dtype=np.int64)
+    for _ in range(2):  # first-order offset: the volume change is the area times the normal shift
+        corner = points[triangles]
+        cross = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
+        area = 0.5 * float(np.linalg.norm(cross, axis=1).sum())
+        normals = np.zeros_like(points)
+        for k in range(3):
+            np.add.at(normals, triangles[:, k], cross)
+        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+        points = points + normals * ((volume_mm3 - enclosed_volume_mm3(points, triangles)) / area)
+    kept = enclosed_volume_mm3(points, triangles)
+    if abs(kept - volume_mm3) > _COARSEN_VOLUME_TOLERANCE * volume_mm3 or not check_surface(points, triangles).closed:
+        return None
+    return replace(coarse, vertices_lps=points)
 
 
 def max_volume_mm3(size_mm: float) -> float:

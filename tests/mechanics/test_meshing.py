@@ -77,6 +77,30 @@ def test_coarsening_keeps_volume_and_reduces_tets() -> None:
     assert steps[0] == "coarsen"
 
 
+def test_coarsening_remeshes_uniformly_and_restores_the_volume() -> None:
+    """A UV sphere (slivers at the poles) coarsened to 6 mm: near-equilateral triangles, volume kept."""
+    from mechanics.meshing import coarsen_surface
+
+    fine = surface(pv.Sphere(radius=20, theta_resolution=120, phi_resolution=120), "uv")
+    coarse = coarsen_surface(fine, 6.0)
+    assert coarse.provenance["mechanics_steps"][0]["method"].startswith("ACVD")
+    volume = enclosed_volume_mm3(fine.vertices_lps, fine.triangles)
+    assert enclosed_volume_mm3(coarse.vertices_lps, coarse.triangles) == pytest.approx(volume, rel=1e-3)
+    corners = np.asarray(coarse.vertices_lps)[np.asarray(coarse.triangles)]
+    edges = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2)
+    assert 4.0 < float(edges.mean()) < 8.0
+    a, b, c = (corners[:, k] for k in range(3))
+    cosines = [np.einsum("ij,ij->i", q - p, r - p) / np.linalg.norm(q - p, axis=1) / np.linalg.norm(r - p, axis=1)
+               for p, q, r in ((a, b, c), (b, c, a), (c, a, b))]
+    min_angle_deg = float(np.degrees(np.arccos(np.clip(np.max(cosines, axis=0), -1, 1))).min())
+    fine_corners = np.asarray(fine.vertices_lps)[np.asarray(fine.triangles)]
+    assert min_angle_deg > 20.0  # the UV sphere's pole triangles have angles of 3 deg
+    q = tet_quality(tetrahedralize(coarse, size_mm=6.0, coarsen=False))
+    assert q.n_inverted == 0 and q.min_dihedral_deg > 3.0, q.min_dihedral_deg
+    print("ACVD sphere: mean edge", round(float(edges.mean()), 2), "mm, min triangle angle", round(min_angle_deg, 1),
+          "deg, min dihedral", round(q.min_dihedral_deg, 2), "deg; input triangles", len(fine_corners))
+
+
 def test_open_surface_is_refused_or_repaired() -> None:
     s = sphere()
     holed = SurfaceMesh(s.vertices_lps, np.asarray(s.triangles)[5:], name="holed")

@@ -242,18 +242,24 @@ def _paint_discs(seeds: NDArray[np.uint8], region: NDArray[np.bool_], count: int
 
 
 def simulated_strokes(reference: NDArray[np.integer], targets: tuple[int, ...], *, background: int = 200,
-                      outside_discs: int = 60, seed: int = 7) -> NDArray[np.uint8]:
-    """The acceptance protocol: 6 discs per target, 60 around them, 3 in every other structure."""
+                      outside_discs: int = 60, seed: int = 7, margins_px: tuple[int, int, int] = (6, 4, 2),
+                      ) -> NDArray[np.uint8]:
+    """The acceptance protocol: 6 discs per target, 60 around them, 3 in every other structure.
+
+    ``margins_px`` = (erosion of the targets, distance of the background strokes from them, erosion
+    of the other structures), in pixels: (6, 4, 2) as the acceptance check on 1 mm pixels.
+    """
+    inner, away, other_inner = margins_px
     rng = np.random.default_rng(seed)
     seeds = np.zeros(reference.shape, np.uint8)
     for target in targets:
-        _paint_discs(seeds, _per_slice(ndimage.binary_erosion, reference == target, 6), 6, target, rng)
-    near_targets = _per_slice(ndimage.binary_dilation, np.isin(reference, targets), 4)
-    _paint_discs(seeds, _per_slice(ndimage.binary_erosion, ~near_targets, 4), outside_discs, background, rng)
+        _paint_discs(seeds, _per_slice(ndimage.binary_erosion, reference == target, inner), 6, target, rng)
+    near_targets = _per_slice(ndimage.binary_dilation, np.isin(reference, targets), away)
+    _paint_discs(seeds, _per_slice(ndimage.binary_erosion, ~near_targets, away), outside_discs, background, rng)
     for other in np.unique(reference):
         if other == 0 or other in targets:
             continue
-        inside = _per_slice(ndimage.binary_erosion, reference == other, 2)
+        inside = _per_slice(ndimage.binary_erosion, reference == other, other_inner)
         if inside.sum() > 50:
             _paint_discs(seeds, inside, 3, background, rng)
     return seeds
@@ -314,3 +320,24 @@ def test_ct_3slice_liver_from_strokes() -> None:
     measured = dice(labels == 1, reference == 1)
     print("ct-3slice-labels liver Dice:", round(measured, 3))
     assert measured >= 0.90
+
+
+@pytest.mark.parametrize(("folder", "image", "floors"), [
+    ("mr-abdomen-small", "mr.nii.gz", {5: 0.78}),
+    ("ct-abdomen-small", "ct.nii.gz", {5: 0.78, 2: 0.76, 3: 0.90}),
+])
+def test_small_3mm_crops_from_strokes(folder: str, image: str, floors: dict[int, float]) -> None:
+    """Coarse (3 mm) MR and CT crops, the same protocol with margins scaled to the pixels.
+
+    Reached: MR liver 0.795; CT liver 0.822, right kidney 0.813, left kidney 0.945 (the summed
+    cost this module used before reached 0.744; 0.710, 0.540, 0.632 with the same strokes).
+    """
+    from workstation.io.volume_files import read_label_map, read_volume
+
+    volume = read_volume(shared_path(folder, image))
+    reference = read_label_map(shared_path(folder, "labels.nii.gz"), reference=volume).array
+    seeds = simulated_strokes(reference, tuple(floors), outside_discs=30, margins_px=(3, 2, 1))
+    labels = grow_from_seeds(volume, seeds, background_value=200)
+    measured = {value: round(dice(labels == value, reference == value), 3) for value in floors}
+    print(folder, "Dice:", measured)
+    assert all(measured[value] >= floor for value, floor in floors.items()), measured

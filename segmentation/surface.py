@@ -206,39 +206,6 @@ def _vertex_normals_and_areas(points: NDArray[np.float64], triangles: NDArray[np
 
 
 @njit(cache=True)
-def _region_volume(points: NDArray[np.float64], triangles: NDArray[np.int64], face_sign: NDArray[np.int8]
-                   ) -> float:  # pragma: no cover - compiled
-    """Signed volume of the triangles with ``face_sign`` +1 (as wound) or -1 (reversed), about their centroid."""
-    cx = 0.0
-    cy = 0.0
-    cz = 0.0
-    count = 0
-    for f in range(triangles.shape[0]):
-        if face_sign[f] != 0:
-            a = triangles[f, 0]
-            cx += points[a, 0]
-            cy += points[a, 1]
-            cz += points[a, 2]
-            count += 1
-    if count == 0:
-        return 0.0
-    cx /= count
-    cy /= count
-    cz /= count
-    total = 0.0
-    for f in range(triangles.shape[0]):
-        sign = face_sign[f]
-        if sign == 0:
-            continue
-        a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
-        ax, ay, az = points[a, 0] - cx, points[a, 1] - cy, points[a, 2] - cz
-        bx, by, bz = points[b, 0] - cx, points[b, 1] - cy, points[b, 2] - cz
-        qx, qy, qz = points[c, 0] - cx, points[c, 1] - cy, points[c, 2] - cz
-        total += sign * (ax * (by * qz - bz * qy) - ay * (bx * qz - bz * qx) + az * (bx * qy - by * qx))
-    return total / 6.0
-
-
-@njit(cache=True)
 def _adjacency_oriented(triangles: NDArray[np.int64], n: int, active: NDArray[np.bool_]
                         ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:  # pragma: no cover - compiled
     """:func:`_adjacency` of a closed, consistently oriented, edge-manifold surface without
@@ -411,7 +378,8 @@ def _smooth_points(points: NDArray[np.float64], triangles: NDArray[np.int64], *,
                    face_patch: NDArray[np.int64] | None = None,
                    volume_targets: Sequence[tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_],
                                                   float]] = (),
-                   topology: dict[str, Any] | None = None) -> NDArray[np.float64]:
+                   topology: dict[str, Any] | None = None,
+                   added_voxel: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
     """Windowed sinc + displacement limit + shrinkage compensation + volume restoration.
 
     Parameters
@@ -423,6 +391,7 @@ def _smooth_points(points: NDArray[np.float64], triangles: NDArray[np.int64], *,
     volume_targets : per region ``(faces_forward, faces_flipped, outer_faces, volume)``: the
         region's volume is made ``volume`` by an offset of the vertices of ``outer_faces``.
     topology : :func:`mesh_topology` of ``triangles`` if the caller has it.
+    added_voxel : see :func:`_restore_volumes`.
     """
     p0 = np.asarray(points, dtype=np.float64)
     if iterations <= 0 or len(triangles) == 0:
@@ -446,7 +415,7 @@ def _smooth_points(points: NDArray[np.float64], triangles: NDArray[np.int64], *,
             mean = _diffuse(indptr, indices, np.stack([area * shift, area], axis=1), int(compensation_steps))
             mean_shift = np.where(mean[:, 1] > 0, mean[:, 0] / np.maximum(mean[:, 1], 1e-300), 0.0)
             p = p - (mean_shift * active)[:, None] * normals
-    return _restore_volumes(p, triangles, volume_targets, movable=active)
+    return _restore_volumes(p, triangles, volume_targets, movable=active, pieces_from=p0, added_voxel=added_voxel)
 
 
 def _junction_free(triangles: NDArray[np.int64], n: int, face_patch: NDArray[np.int64] | None) -> NDArray[np.bool_]:
@@ -473,29 +442,160 @@ def _single_patch_vertices(triangles: NDArray[np.int64], n: int, patch: NDArray[
 
 def _restore_volumes(points: NDArray[np.float64], triangles: NDArray[np.int64],
                      volume_targets: Sequence[tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_], float]],
-                     *, movable: NDArray[np.bool_]) -> NDArray[np.float64]:
+                     *, movable: NDArray[np.bool_], pieces_from: NDArray[np.float64] | None = None,
+                     added_voxel: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
     """Offset each region's outer surface along its normals until the region has its target volume.
 
     ``volume_targets`` holds per region ``(faces_forward, faces_flipped, outer_faces, volume)``;
     only ``movable`` vertices of ``outer_faces`` move (shared interfaces stay where they are).
+    With ``pieces_from`` (the raw voxel surface in index space), every piece of a region that only
+    background touches gets its own voxel volume (its volume there, less the voxels of
+    ``added_voxel`` (M,) -- the voxel behind each face if it was added to make the surface
+    well-composed, else -1) and the rest of the region the remainder: a thin rib in the same
+    segment as a vertebra keeps its own volume instead of sharing one offset with the segment.
     The offset is found by chord (Newton with a fixed slope) steps: the slope, the moving area,
     and the normals are those of the first step; the offsets are small (well below a voxel), so
     after three steps the error is below 1e-6 of the volume on phantoms and bone, 0.1% on a 2-voxel rib.
     """
     p = np.ascontiguousarray(points, dtype=np.float64).copy()
     tris = np.ascontiguousarray(triangles, dtype=np.int64)
-    for forward, flipped, outer, target in volume_targets:
-        sign = forward.astype(np.int8) - flipped.astype(np.int8)
-        normals, area = _vertex_normals_and_areas(p, tris, outer)
-        moving = movable & (area > 0)
-        outer_area = float(area[moving].sum())
-        if outer_area <= 0:
-            continue
-        normals[~moving] = 0.0
-        for _ in range(_VOLUME_ROUNDS):
-            delta = (target - _region_volume(p, tris, sign)) / outer_area
-            p += delta * normals
+    ahead, behind, outer, targets = _volume_groups(p, tris, volume_targets, pieces_from=pieces_from,
+                                                   added_voxel=added_voxel)
+    if targets.size == 0:
+        return p
+    normals, area = _vertex_normals_and_areas(p, tris, outer)
+    vertex_group = np.full(len(p), -1, dtype=np.int64)
+    vertex_group[tris[outer].ravel()] = np.repeat(ahead[outer], 3)
+    moving = movable & (area > 0) & (vertex_group >= 0)
+    group_area = np.bincount(vertex_group[moving], weights=area[moving], minlength=targets.size)
+    normals[~moving] = 0.0
+    shift_group = np.where(moving, vertex_group, 0)
+    for _ in range(_VOLUME_ROUNDS):
+        delta = np.where(group_area > 0, (targets - _group_volumes(p, tris, ahead, behind, targets.size))
+                         / np.maximum(group_area, 1e-300), 0.0)
+        p += delta[shift_group][:, None] * normals
     return p
+
+
+def _volume_groups(points: NDArray[np.float64], triangles: NDArray[np.int64],
+                   volume_targets: Sequence[tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_], float]],
+                   *, pieces_from: NDArray[np.float64] | None, added_voxel: NDArray[np.int64] | None = None,
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.float64]]:
+    """Volume groups of the faces: (M,) the group a face bounds as wound and (M,) the one it bounds
+    reversed (an interface bounds two; -1: none), (M,) the outer faces that may move, (G,) targets."""
+    m = len(triangles)
+    ahead = np.full(m, -1, dtype=np.int64)
+    behind = np.full(m, -1, dtype=np.int64)
+    outer_all = np.zeros(m, dtype=bool)
+    targets: list[float] = []
+    for forward, flipped, outer, volume in volume_targets:
+        region = len(targets)
+        ahead[forward] = region
+        behind[flipped] = region
+        outer_all |= outer
+        targets.append(float(volume))
+        faces = np.flatnonzero(forward | flipped)
+        if pieces_from is None or faces.size == 0:
+            continue
+        piece = _face_pieces(triangles[faces], len(points))
+        n_pieces = int(piece.max()) + 1
+        if n_pieces < 2:
+            continue
+        inner_faces = np.bincount(piece, weights=(~outer[faces]).astype(np.float64), minlength=n_pieces)
+        isolated = np.flatnonzero(inner_faces == 0)
+        if isolated.size == n_pieces:  # one piece stays on the region's target and takes up the rounding
+            isolated = isolated[1:]
+        if isolated.size == 0:
+            continue
+        piece_volume = _group_volumes(pieces_from, triangles[faces], np.where(forward[faces], piece, -1),
+                                      np.where(flipped[faces], piece, -1), n_pieces)
+        if added_voxel is not None:  # voxels that made the surface well-composed are not the segment's
+            extra = added_voxel[faces] >= 0
+            pairs = np.unique(np.stack([piece[extra], added_voxel[faces][extra]], axis=1), axis=0)
+            piece_volume -= np.bincount(pairs[:, 0], minlength=n_pieces) if len(pairs) else 0.0
+        new_group = np.full(n_pieces, region, dtype=np.int64)
+        new_group[isolated] = len(targets) + np.arange(isolated.size)
+        moved = np.isin(piece, isolated)
+        ahead[faces[moved]] = new_group[piece[moved]]
+        targets[region] -= float(piece_volume[isolated].sum())
+        targets.extend(piece_volume[isolated].tolist())
+    return ahead, behind, outer_all, np.asarray(targets, dtype=np.float64)
+
+
+def _added_voxel_behind(points: NDArray[np.float64], triangles: NDArray[np.int64], added: NDArray[np.bool_],
+                        offset_ijk: NDArray[np.int64]) -> NDArray[np.int64]:
+    """(M,) flat index in ``added``'s grid of the voxel behind each raw voxel face (on its
+    ``sides[:, 0]`` side) when that voxel was added for well-composedness, else -1."""
+    return _added_voxel_kernel(np.ascontiguousarray(points, dtype=np.float64),
+                               np.ascontiguousarray(triangles, dtype=np.int64),
+                               np.ascontiguousarray(added).ravel(), np.asarray(added.shape, dtype=np.int64),
+                               np.asarray(offset_ijk, dtype=np.int64))
+
+
+@njit(cache=True)
+def _added_voxel_kernel(points: NDArray[np.float64], triangles: NDArray[np.int64], added: NDArray[np.bool_],
+                        shape: NDArray[np.int64], offset: NDArray[np.int64]) -> NDArray[np.int64]:  # pragma: no cover
+    out = np.full(triangles.shape[0], -1, dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+        # raw voxel faces are axis-aligned unit squares: the normal is +-1 along one axis
+        e1x, e1y, e1z = points[b, 0] - points[a, 0], points[b, 1] - points[a, 1], points[b, 2] - points[a, 2]
+        e2x, e2y, e2z = points[c, 0] - points[a, 0], points[c, 1] - points[a, 1], points[c, 2] - points[a, 2]
+        nx, ny, nz = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
+        length = np.sqrt(nx * nx + ny * ny + nz * nz)
+        i = np.int64(np.rint((points[a, 0] + points[b, 0] + points[c, 0]) / 3.0 - 0.5 * nx / length)) - offset[0]
+        j = np.int64(np.rint((points[a, 1] + points[b, 1] + points[c, 1]) / 3.0 - 0.5 * ny / length)) - offset[1]
+        k = np.int64(np.rint((points[a, 2] + points[b, 2] + points[c, 2]) / 3.0 - 0.5 * nz / length)) - offset[2]
+        flat = (k * shape[1] + j) * shape[2] + i
+        if added[flat]:
+            out[f] = flat
+    return out
+
+
+def _face_pieces(triangles: NDArray[np.int64], n_points: int) -> NDArray[np.int64]:
+    """(M,) connected piece (through shared vertices) of each triangle, numbered from 0."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows = np.concatenate([triangles[:, 0], triangles[:, 1]])
+    cols = np.concatenate([triangles[:, 1], triangles[:, 2]])
+    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n_points, n_points))
+    _, vertex_piece = connected_components(graph, directed=False)
+    _, piece = np.unique(vertex_piece[triangles[:, 0]], return_inverse=True)
+    return piece.astype(np.int64)
+
+
+def _group_volumes(points: NDArray[np.float64], triangles: NDArray[np.int64], ahead: NDArray[np.int64],
+                   behind: NDArray[np.int64], n_groups: int) -> NDArray[np.float64]:
+    """(G,) signed volume enclosed by each group: its ``ahead`` faces as wound, its ``behind`` faces reversed."""
+    return _group_volumes_kernel(np.ascontiguousarray(points, dtype=np.float64),
+                                 np.ascontiguousarray(triangles, dtype=np.int64),
+                                 np.ascontiguousarray(ahead, dtype=np.int64),
+                                 np.ascontiguousarray(behind, dtype=np.int64), int(n_groups))
+
+
+@njit(cache=True)
+def _group_volumes_kernel(points: NDArray[np.float64], triangles: NDArray[np.int64], ahead: NDArray[np.int64],
+                          behind: NDArray[np.int64], n_groups: int) -> NDArray[np.float64]:  # pragma: no cover
+    centre = np.zeros(3)
+    for v in range(points.shape[0]):
+        centre += points[v]
+    centre /= max(points.shape[0], 1)
+    out = np.zeros(n_groups)
+    for f in range(triangles.shape[0]):
+        front, back = ahead[f], behind[f]
+        if front < 0 and back < 0:
+            continue
+        a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+        ax, ay, az = points[a, 0] - centre[0], points[a, 1] - centre[1], points[a, 2] - centre[2]
+        bx, by, bz = points[b, 0] - centre[0], points[b, 1] - centre[1], points[b, 2] - centre[2]
+        qx, qy, qz = points[c, 0] - centre[0], points[c, 1] - centre[1], points[c, 2] - centre[2]
+        det = (ax * (by * qz - bz * qy) - ay * (bx * qz - bz * qx) + az * (bx * qy - by * qx)) / 6.0
+        if front >= 0:
+            out[front] += det
+        if back >= 0:
+            out[back] -= det
+    return out
 
 
 def _apply_affine(affine: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -1062,9 +1162,13 @@ def _build_surfaces(label_map: LabelMap, chosen: list[Segment], *, smoothing_ite
     # Two layers of padding: the inner one may take voxels that make the segments well-composed,
     # the outer one stays background so that surfaces touching the grid border close.
     padded = _compact_crop(np.ascontiguousarray(array), lut, box, 2)
+    before = padded.copy()
     padded, n_added = _well_compose(padded, copy=False)
     report(progress, 1, total, "extracting surfaces (voxel faces / surface nets)")
-    points, triangles, sides = _voxel_faces(padded, np.array([i0 - 2, j0 - 2, k0 - 2]))
+    offset = np.array([i0 - 2, j0 - 2, k0 - 2])
+    points, triangles, sides = _voxel_faces(padded, offset)
+    added_voxel = _added_voxel_behind(points, triangles, padded != before, offset) if n_added else None
+    del before
     patch_code = sides[:, 0] * (n_labels + 1) + sides[:, 1]
     # Topology does not depend on positions: one analysis serves smoothing, decimation and, while the
     # triangles stay these, the checks (for one segment its region is the whole surface).
@@ -1074,7 +1178,7 @@ def _build_surfaces(label_map: LabelMap, chosen: list[Segment], *, smoothing_ite
     points = _smooth_points(points, triangles, iterations=smoothing_iterations, passband=smoothing_passband,
                             max_shift=DEFAULT_MAX_SHIFT_VOXELS, compensation_steps=DEFAULT_COMPENSATION_STEPS,
                             face_patch=patch_code, volume_targets=_region_targets(sides, counts[1:]),
-                            topology=topology)
+                            topology=topology, added_voxel=added_voxel)
     lps = _apply_affine(affine, points)
     if np.linalg.det(affine[:3, :3]) < 0:
         triangles = triangles[:, ::-1].copy()

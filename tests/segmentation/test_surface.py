@@ -239,6 +239,31 @@ def test_thin_rib_keeps_its_voxel_volume_with_defaults(spacing: tuple[float, flo
     assert mesh.n_triangles < 0.6 * raw.n_triangles  # decimated
 
 
+@pytest.mark.parametrize(("spacing", "thickness"), [((1.0, 1.0, 1.0), 2.0), ((0.7, 0.7, 2.0), 3.0)])
+def test_thin_rib_beside_a_large_body_in_one_segment_keeps_its_own_volume(spacing: tuple[float, float, float],
+                                                                          thickness: float) -> None:
+    """A bone segment holds vertebrae and ribs: each separate piece keeps its own voxel volume."""
+    from scipy import ndimage
+
+    label_map = rib(spacing, thickness)
+    affine = np.asarray(label_map.ijk_to_lps)
+    shape = np.asarray(label_map.array).shape
+    k, j, i = np.indices(shape)
+    q = np.stack([i, j, k], axis=-1) @ affine[:3, :3].T
+    q -= q[tuple(n // 2 for n in shape)]
+    ball = np.linalg.norm(q - (-10.0, 0.0, 0.0), axis=-1) <= 18.0  # inside the arc, away from the rib
+    array = (np.asarray(label_map.array) > 0) | ball
+    pieces, n_pieces = ndimage.label(array, structure=np.ones((3, 3, 3)))
+    assert n_pieces == 2
+    both = LabelMap(array.astype(np.uint8), affine, (Segment(1, "bone"),))
+    mesh = label_to_surface(both, "bone")
+    voxel_mm3 = abs(np.linalg.det(affine[:3, :3]))
+    parts = sorted(mesh.to_trimesh().split(only_watertight=True), key=lambda m: abs(m.volume))
+    assert len(parts) == 2
+    rib_voxels = min(int((pieces == n).sum()) for n in (1, 2))
+    assert abs(abs(parts[0].volume) / (rib_voxels * voxel_mm3) - 1) < 0.03
+
+
 def test_voxels_touching_along_an_edge_or_a_corner_give_a_manifold() -> None:
     array = np.zeros((5, 6, 7), np.uint8)
     array[1, 1, 1] = array[2, 2, 2] = 1  # corner contact

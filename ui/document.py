@@ -64,6 +64,7 @@ class Document(QObject):
         self.opacity: dict[int, float] = {}
         self.preview_mask: NDArray[np.bool_] | None = None
         self.seeds: NDArray[np.uint16] | None = None
+        self.seed_grower: Any = None  # the grow-from-seeds session of the shown volume: added strokes update it
         self.modified = False
         self._stroke: NDArray[Any] | None = None
         self._stroke_before: LabelMap | None = None
@@ -83,7 +84,7 @@ class Document(QObject):
         self.label_map = segment_case.case_label_map(case, self.volume)
         self.history = EditHistory()
         self.hidden, self.opacity = set(), {}
-        self.preview_mask, self.seeds, self._stroke = None, None, None
+        self.preview_mask, self.seeds, self._stroke, self.seed_grower = None, None, None, None
         corners = self.volume.corners_lps()
         self.crosshair_lps = (corners.min(0) + corners.max(0)) / 2
         self.level, self.width = default_window(self.volume)
@@ -351,14 +352,17 @@ class Document(QObject):
         self.seeds_changed.emit()
 
     def clear_seeds(self) -> None:
-        self.seeds = None
+        self.seeds, self.seed_grower = None, None
         self.seeds_changed.emit()
 
     def grow(self, progress: Any = None) -> LabelMap:
         """Grow-from-seeds (``segment_case.grow_segments``) from the painted seeds; runs in a worker thread.
 
-        Returns the new label map; :meth:`finish_grow` (main thread) stores it with undo.
+        Returns the new label map; :meth:`finish_grow` (main thread) stores it with undo. The seeds
+        stay, so strokes added afterwards refine the result: the session's maps are updated instead
+        of recomputed (Clear seeds ends the session).
         """
+        from segmentation.grow_from_seeds import SeedGrower
         from workstation import segment_case
 
         assert self.case is not None and self.volume is not None and self.label_map is not None
@@ -366,12 +370,13 @@ class Document(QObject):
             raise InputError("grow from seeds: paint background strokes and at least one segment's strokes first")
         names = {s.value: {"name": s.name, "color_rgb": s.color_rgb} for s in self.label_map.segments}
         scratch, volume = self._scratch()
+        if self.seed_grower is None or self.seed_grower.volume is not self.volume:
+            self.seed_grower = SeedGrower(self.volume)
         return segment_case.grow_segments(scratch, self.seeds, background=SEED_BACKGROUND, names=names,
-                                          volume_id=volume.id, progress=progress)
+                                          volume_id=volume.id, progress=progress, session=self.seed_grower)
 
     def finish_grow(self, grown: LabelMap) -> None:
         self.commit(grown, "grow from seeds")
-        self.clear_seeds()
 
     def undo(self) -> None:
         if self.label_map is not None and self.history.can_undo():

@@ -144,7 +144,8 @@ class SegmentPanel(QWidget):
         grow = QGroupBox("Grow from seeds", self)
         row = QHBoxLayout(grow)
         self.grow_button = QPushButton("Grow", grow, objectName="grow")
-        self.grow_button.setToolTip("Paint strokes with Seed (each segment) and Background seed, then Grow")
+        self.grow_button.setToolTip("Paint strokes with Seed (each segment) and Background seed, then Grow. The seeds "
+                                    "stay: add strokes and Grow again to refine (updated in place, not recomputed)")
         self.grow_button.clicked.connect(self.grow)
         self.clear_seeds_button = QPushButton("Clear seeds", grow, objectName="clear-seeds")
         self.clear_seeds_button.clicked.connect(document.clear_seeds)

@@ -141,15 +141,20 @@ def segment_from_seeds(case: Case, seeds_path: str | os.PathLike[str], *, backgr
 
 def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict[int, dict[str, Any]] | None = None,
                   volume_id: str | None = None, progress: ProgressCallback | None = None,
-                  source: str = "painted strokes") -> LabelMap:
+                  source: str = "painted strokes", session: Any = None) -> LabelMap:
     """Grow-from-seeds on the case's volume with seeds (K, J, I) on its grid; 0 = unknown.
 
     Every seed value other than ``background`` becomes a segment (``names[value]`` gives its name
-    and colour, else ``label_<value>``), written over the case's label map.
+    and colour, else ``label_<value>``), written over the case's label map. ``session``: a
+    :class:`segmentation.grow_from_seeds.SeedGrower` on the same volume kept between calls, so
+    that strokes added since the last call update its result instead of recomputing it.
     """
     from segmentation.grow_from_seeds import grow_from_seeds
 
     volume = case_volume(case, volume_id)
+    if session is not None and (session.volume.shape != volume.shape
+                                or not np.array_equal(session.volume.ijk_to_lps, volume.ijk_to_lps)):
+        raise InputError(f"grow from seeds: the session was started on another volume than {volume.id!r}")
     names = names or {}
     values = [int(v) for v in np.unique(seeds) if v != 0]
     if background not in values:
@@ -157,7 +162,11 @@ def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict
     if len(values) < 2:
         raise InputError(f"seeds need at least one structure besides the background {background}")
     try:
-        grown = grow_from_seeds(volume, seeds, background_value=background, progress=progress)
+        if session is None:
+            grown = grow_from_seeds(volume, seeds, background_value=background, progress=progress)
+        else:
+            grown = session.update(seeds, progress=progress)
+            grown[grown == background] = 0
     except ValueError as exc:
         raise InputError(str(exc)) from None
     label_map = case_label_map(case, volume)

@@ -141,7 +141,17 @@ def test_grow_from_seed_strokes_finds_the_sphere_and_surfaces_are_built(window, 
     truth = sphere_truth(doc.volume)
     dice = 2 * (grown & truth).sum() / (grown.sum() + truth.sum())
     assert dice > 0.85, dice
-    assert doc.seeds is None
+    # The seeds stay: one more background stroke refines the result in place (no recomputation).
+    assert doc.seeds is not None
+    drag(axial, point(axial.widget_pos_of(np.array((12, -8, 0), float))),  # inside the strokes' box
+         point(axial.widget_pos_of(np.array((14, -8, 0), float))))
+    qtbot.mouseClick(panel.grow_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert doc.seed_grower.last_update_was_incremental
+    refined = doc.label_map.mask("lesion")
+    assert 2 * (refined & truth).sum() / (refined.sum() + truth.sum()) > 0.85
+    qtbot.mouseClick(panel.clear_seeds_button, Qt.MouseButton.LeftButton)
+    assert doc.seeds is None and doc.seed_grower is None
     qtbot.mouseClick(panel.surfaces_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
     meshes = list(doc.case.meshes.values())

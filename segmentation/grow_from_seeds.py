@@ -680,23 +680,27 @@ def _roi(seeds: NDArray[np.integer], spacing_kji: NDArray[np.float64], margin_mm
     return tuple(box)  # type: ignore[return-value]
 
 
-def _smoothed_roi(
+def _with_halo(
     array: NDArray[np.generic], roi: tuple[slice, slice, slice], sigma_kji: NDArray[np.float64]
-) -> NDArray[np.float32]:
-    """The ROI of ``array`` as float32, Gaussian-smoothed with ``sigma_kji`` voxels.
-
-    The filter reads a halo around the ROI so the values do not depend on where the ROI ends.
-    """
-    if not np.any(sigma_kji > 0):
-        return np.asarray(array[roi], dtype=np.float32)
+) -> tuple[NDArray[np.float32], tuple[slice, slice, slice]]:
+    """The ROI of ``array`` grown by the reach of a Gaussian of ``sigma_kji`` voxels (truncated at 3
+    sigma), as float32, and where the ROI lies in it: filters read the halo, so their values do not
+    depend on where the ROI ends."""
     halo = np.ceil(3.0 * sigma_kji).astype(int) + 1
     outer = tuple(slice(max(0, s.start - h), min(n, s.stop + h))
                   for s, h, n in zip(roi, halo, array.shape, strict=True))
-    block = np.ascontiguousarray(array[outer])
-    if not np.issubdtype(block.dtype, np.number) or block.dtype == np.float64:
-        block = block.astype(np.float32)
-    tmp = ndimage.gaussian_filter(block.astype(np.float32, copy=False), sigma=sigma_kji, mode="nearest", truncate=3.0)
-    return tmp[tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))]
+    inner = tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))
+    return np.asarray(array[outer], dtype=np.float32), inner  # type: ignore[return-value]
+
+
+def _smoothed_roi(
+    array: NDArray[np.generic], roi: tuple[slice, slice, slice], sigma_kji: NDArray[np.float64]
+) -> NDArray[np.float32]:
+    """The ROI of ``array`` as float32, Gaussian-smoothed with ``sigma_kji`` voxels (see :func:`_with_halo`)."""
+    if not np.any(sigma_kji > 0):
+        return np.asarray(array[roi], dtype=np.float32)
+    block, inner = _with_halo(array, roi, sigma_kji)
+    return ndimage.gaussian_filter(block, sigma=sigma_kji, mode="nearest", truncate=3.0)[inner]
 
 
 def _noise_levels(feat: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -732,11 +736,7 @@ def _gradient_roi(
     the ROI ends.
     """
     sigma = sigma_mm / spacing_kji
-    halo = np.ceil(3.0 * sigma).astype(int) + 1
-    outer = tuple(slice(max(0, s.start - h), min(n, s.stop + h))
-                  for s, h, n in zip(roi, halo, array.shape, strict=True))
-    block = np.asarray(array[outer], dtype=np.float32)
-    inner = tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))
+    block, inner = _with_halo(array, roi, sigma)
     squared = np.zeros(tuple(s.stop - s.start for s in roi), dtype=np.float32)
     for axis in range(3):
         if block.shape[axis] < 2:

@@ -14,8 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
+from ui.widgets import spin_box
 from workstation.model.plan import Implant, Trajectory
 
 IMPLANT_RGB = (170, 110, 255)  # violet: apart from landmarks (orange), tools (cyan/green/red), planes (pink)
@@ -105,14 +106,8 @@ class ImplantControls(QWidget):
         row.addWidget(self.on_trajectory_button)
         layout.addLayout(row)
         form = QFormLayout()
-        self.diameter = QDoubleSpinBox(self, objectName="implant-diameter")
-        self.diameter.setRange(0.5, 30.0)
-        self.diameter.setValue(6.5)
-        self.diameter.setSuffix(" mm")
-        self.length = QDoubleSpinBox(self, objectName="implant-length")
-        self.length.setRange(1.0, 200.0)
-        self.length.setValue(45.0)
-        self.length.setSuffix(" mm")
+        self.diameter = spin_box(self, "implant-diameter", 0.5, 30.0, 6.5)
+        self.length = spin_box(self, "implant-length", 1.0, 200.0, 45.0)
         form.addRow("Implant diameter", self.diameter)
         form.addRow("Implant length", self.length)
         layout.addLayout(form)

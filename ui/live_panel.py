@@ -20,7 +20,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 from ui.document import Document
 from ui.jobs import error_text, show_error
 from ui.tool_overlay import ALARM_COLOR, ToolDisplay, shown_tail
+from ui.widgets import spin_box
 
 _STREAM_LINE = re.compile(r"stream (\w+): (.*)$")
 _STATUS_STYLE = {"ok": "color: #4c4;", "idle": "color: #bbb;", "error": "color: #f44; font-weight: bold;"}
@@ -73,10 +73,7 @@ class LivePanel(QWidget):
         self.port.setValue(18944)
         self.port.setToolTip("OpenIGTLink port to listen on (0: any free port)")
         self.trajectory = QComboBox(self, objectName="live-trajectory")
-        self.margin = QDoubleSpinBox(self, objectName="live-margin")
-        self.margin.setRange(0.0, 30.0)
-        self.margin.setValue(2.0)
-        self.margin.setSuffix(" mm")
+        self.margin = spin_box(self, "live-margin", 0.0, 30.0, 2.0)
         form.addRow("Listen on port", self.port)
         form.addRow("Planned trajectory", self.trajectory)
         form.addRow("Safety margin", self.margin)

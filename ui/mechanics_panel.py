@@ -15,7 +15,6 @@ from numpy.typing import NDArray
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -26,15 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.document import Document
-
-
-def _spin(parent: QWidget, name: str, low: float, high: float, value: float, suffix: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox(parent, objectName=name)
-    box.setRange(low, high)
-    box.setDecimals(1)
-    box.setValue(value)
-    box.setSuffix(suffix)
-    return box
+from ui.widgets import spin_box
 
 
 class MechanicsPanel(QWidget):
@@ -49,7 +40,7 @@ class MechanicsPanel(QWidget):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.segment = QComboBox(self, objectName="mechanics-segment")
-        self.size = _spin(self, "element-size", 0.5, 30.0, 4.0, " mm")
+        self.size = spin_box(self, "element-size", 0.5, 30.0, 4.0, decimals=1)
         self.material = QComboBox(self, objectName="material")
         self.fix = QLineEdit(self, objectName="fix")
         self.fix.setPlaceholderText("segment name, or plane:x,y,z:nx,ny,nz (LPS mm)")
@@ -74,12 +65,13 @@ class MechanicsPanel(QWidget):
         self.push_button.clicked.connect(lambda on: self.tool_requested.emit("push" if on else "navigate"))
         layout.addWidget(self.push_button)
         row = QHBoxLayout()
-        self.push = [_spin(self, f"push-{axis}", -50.0, 50.0, 0.0, f" mm {axis}") for axis in "xyz"]
+        self.push = [spin_box(self, f"push-{axis}", -50.0, 50.0, 0.0, suffix=f" mm {axis}", decimals=1)
+                     for axis in "xyz"]
         for box in self.push:
             row.addWidget(box)
         layout.addLayout(row)
         form = QFormLayout()
-        self.radius = _spin(self, "push-radius", 0.5, 50.0, 5.0, " mm")
+        self.radius = spin_box(self, "push-radius", 0.5, 50.0, 5.0, decimals=1)
         form.addRow("Push radius", self.radius)
         layout.addLayout(form)
         row = QHBoxLayout()

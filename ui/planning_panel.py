@@ -16,7 +16,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from ui.document import Document
 from ui.implant_tools import ImplantControls
 from ui.slice_view import trajectory_color
+from ui.widgets import spin_box
 from workstation.model.record import Record
 
 
@@ -70,14 +70,8 @@ class PlanningPanel(QWidget):
         row.addWidget(self.remove_button)
         layout.addLayout(row)
         form = QFormLayout()
-        self.diameter = QDoubleSpinBox(self, objectName="tool-diameter")
-        self.diameter.setRange(0.1, 30.0)
-        self.diameter.setValue(2.0)
-        self.diameter.setSuffix(" mm")
-        self.margin = QDoubleSpinBox(self, objectName="safety-margin")
-        self.margin.setRange(0.0, 30.0)
-        self.margin.setValue(2.0)
-        self.margin.setSuffix(" mm")
+        self.diameter = spin_box(self, "tool-diameter", 0.1, 30.0, 2.0)
+        self.margin = spin_box(self, "safety-margin", 0.0, 30.0, 2.0)
         form.addRow("Tool diameter", self.diameter)
         form.addRow("Safety margin", self.margin)
         layout.addLayout(form)

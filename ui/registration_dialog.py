@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QTableWidget,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.document import Document
+from ui.widgets import spin_box
 
 COLUMNS = ("Landmark", "Image L", "Image P", "Image S", "Patient x", "Patient y", "Patient z", "FRE (mm)")
 
@@ -55,11 +55,8 @@ class RegistrationDialog(QDialog):
         self.table.resizeColumnsToContents()
         layout.addWidget(self.table)
         form = QFormLayout()
-        self.fle = QDoubleSpinBox(self, objectName="fle-mm")
-        self.fle.setRange(0.0, 20.0)
-        self.fle.setValue(0.0)
+        self.fle = spin_box(self, "fle-mm", 0.0, 20.0, 0.0)
         self.fle.setSpecialValueText("estimate from FRE")
-        self.fle.setSuffix(" mm")
         form.addRow("Fiducial localisation error", self.fle)
         layout.addLayout(form)
         self.summary = QLabel("", self)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.document import Document
+from ui.widgets import spin_box
 
 TOOLS = (("navigate", "Navigate", "Esc"), ("paint", "Paint", "B"), ("erase", "Erase", "E"),
          ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"))
@@ -85,11 +86,8 @@ class SegmentPanel(QWidget):
             button.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
             grid.addWidget(button, n // 3, n % 3)
         self.tool_buttons["navigate"].setChecked(True)
-        self.brush = QDoubleSpinBox(tools, objectName="brush-radius")
-        self.brush.setRange(0.5, 50.0)
+        self.brush = spin_box(tools, "brush-radius", 0.5, 50.0, 5.0)
         self.brush.setSingleStep(0.5)
-        self.brush.setValue(5.0)
-        self.brush.setSuffix(" mm")
         self.brush.valueChanged.connect(self.brush_changed.emit)
         form = QFormLayout()
         form.addRow("Brush radius", self.brush)
@@ -129,10 +127,7 @@ class SegmentPanel(QWidget):
         row = QHBoxLayout(cleanup)
         self.island_button = QPushButton("Keep largest island", cleanup, objectName="keep-largest")
         self.island_button.clicked.connect(lambda: self._on_current(self.document.keep_largest_island))
-        self.smooth_radius = QDoubleSpinBox(cleanup, objectName="smooth-radius")
-        self.smooth_radius.setRange(0.5, 20.0)
-        self.smooth_radius.setValue(2.0)
-        self.smooth_radius.setSuffix(" mm")
+        self.smooth_radius = spin_box(cleanup, "smooth-radius", 0.5, 20.0, 2.0)
         self.smooth_button = QPushButton("Smooth", cleanup, objectName="smooth")
         self.smooth_button.clicked.connect(
             lambda: self._on_current(lambda name: self.document.smooth_segment(name, self.smooth_radius.value())))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from segmentation.editing import sphere_mask
 from workstation import segment_case
@@ -74,6 +75,24 @@ def run_demo(out_dir: str | os.PathLike[str], *, progress: ProgressCallback | No
 BACKGROUND = 255
 
 
+def seed_strokes(step: dict[str, Any], volume: Volume) -> tuple[NDArray[np.uint8], dict[int, dict[str, Any]]]:
+    """A seeds.json ``grow_from_seeds`` step as a (K, J, I) seed array (brush balls at its LPS points)
+    and the segment names of its values: structures 1, 2, ... in order, background :data:`BACKGROUND`."""
+    seeds = np.zeros(volume.shape, dtype=np.uint8)
+    names: dict[int, dict[str, Any]] = {}
+
+    def paint(points: list[list[float]], value: int) -> None:
+        for point in points:
+            seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = value
+
+    for value, (name, points) in enumerate(step["structures"].items(), start=1):
+        names[value] = {"name": name}
+        paint(points, value)
+    for points in step["background"].values():
+        paint(points, BACKGROUND)
+    return seeds, names
+
+
 def _segmentation_stage(case: Case, volume: Volume, out: Path, *, progress: ProgressCallback | None,
                         say: Callable[[str], Any]) -> list[tuple[Path, str]]:
     """Segments from the sample's shipped seed points, their surfaces as STL and 3MF, and a picture."""
@@ -88,15 +107,7 @@ def _segmentation_stage(case: Case, volume: Volume, out: Path, *, progress: Prog
             segment_case.segment_with_preset(case, step["preset"], name=step["segment"],
                                              points_lps=step.get("points_lps"))
         elif step["tool"] == "grow_from_seeds":
-            seeds = np.zeros(volume.shape, dtype=np.uint8)
-            names: dict[int, dict[str, Any]] = {}
-            for value, (name, points) in enumerate(step["structures"].items(), start=1):
-                names[value] = {"name": name}
-                for point in points:
-                    seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = value
-            for points in step["background"].values():
-                for point in points:
-                    seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = BACKGROUND
+            seeds, names = seed_strokes(step, volume)
             segment_case.grow_segments(case, seeds, background=BACKGROUND, names=names, progress=progress,
                                        source=seeds_file.name)
     for stat in segment_case.statistics(case):

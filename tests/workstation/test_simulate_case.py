@@ -172,26 +172,17 @@ def sample_liver_case() -> Case:
     (the same steps as the demo, without its other outputs)."""
     import json
 
-    from segmentation.editing import sphere_mask
     from tests.conftest import shared_path
     from workstation import segment_case
+    from workstation.demo import BACKGROUND, seed_strokes
     from workstation.importer import import_path
     from workstation.samples import SAMPLES_DIR
 
     case = import_path(shared_path("ct-abdomen-20", "dicom"), name="ct-abdomen-20").case
-    volume = case.volume()
     plan = json.loads((SAMPLES_DIR / "ct-abdomen-20" / "seeds.json").read_text(encoding="utf-8"))
     step = next(s for s in plan["steps"] if s["tool"] == "grow_from_seeds")
-    seeds = np.zeros(volume.shape, dtype=np.uint8)
-    names = {}
-    for value, (name, points) in enumerate(step["structures"].items(), start=1):
-        names[value] = {"name": name}
-        for point in points:
-            seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = value
-    for points in step["background"].values():
-        for point in points:
-            seeds[sphere_mask(volume.shape, volume.ijk_to_lps, point, step["brush_radius_mm"])] = 255
-    segment_case.grow_segments(case, seeds, background=255, names=names)
+    seeds, names = seed_strokes(step, case.volume())
+    segment_case.grow_segments(case, seeds, background=BACKGROUND, names=names)
     return case
 
 

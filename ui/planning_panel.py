@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from ui.document import Document
 from ui.implant_tools import ImplantControls
 from ui.slice_view import trajectory_color
-from ui.widgets import spin_box
+from ui.widgets import select_row_with, selected_text, spin_box
 from workstation.model.record import Record
 
 
@@ -141,14 +141,10 @@ class PlanningPanel(QWidget):
         self.remove_button.setEnabled(bool(rows))
 
     def selected_name(self) -> str | None:
-        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        item = self.table.item(min(rows), 1) if rows else None
-        return item.text() if item is not None else None
+        return selected_text(self.table, 1)
 
     def select(self, name: str) -> None:
-        for row in range(self.table.rowCount()):
-            if self.table.item(row, 1).text() == name:
-                self.table.selectRow(row)
+        select_row_with(self.table, 1, name)
 
     def _go_to(self, row: int, column: int) -> None:
         name = self.table.item(row, 1).text()

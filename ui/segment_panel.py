@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.document import Document
-from ui.widgets import spin_box
+from ui.widgets import select_row_with, selected_text, spin_box
 
 TOOLS = (("navigate", "Navigate", "Esc"), ("paint", "Paint", "B"), ("erase", "Erase", "E"),
          ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"))
@@ -232,14 +232,10 @@ class SegmentPanel(QWidget):
                                           Qt.ItemDataRole.ToolTipRole)
 
     def current_segment(self) -> str | None:
-        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        item = self.table.item(min(rows), 2) if rows else None
-        return item.text() if item is not None else None
+        return selected_text(self.table, 2)
 
     def select_segment(self, name: str) -> None:
-        for row in range(self.table.rowCount()):
-            if self.table.item(row, 2).text() == name:
-                self.table.selectRow(row)
+        select_row_with(self.table, 2, name)
 
     def _history_changed(self) -> None:
         self.undo_button.setEnabled(self.document.history.can_undo())

@@ -134,27 +134,15 @@ def test_implant_by_two_clicks_and_its_3d_body(qtbot) -> None:  # type: ignore[n
 
 
 XCB_SCRIPT = r"""
-import json, os, sys, time
-import numpy as np
+import json
 from tests.ui.conftest import phantom_volume, case_of
-os.environ["QT_QPA_PLATFORM"] = "xcb"
-from ui.app import application
-from ui.main_window import MainWindow
+from tests.ui.xcb_window import shown_window, wait_for_3d
 from workstation import plan_case
-app = application()
-window = MainWindow()
-window.resize(1000, 700)
-window.show()
+app, window = shown_window(case_of(phantom_volume()), size=(1000, 700))
 doc = window.document
-doc.set_case(case_of(phantom_volume()))
 plan_case.add_implant(doc.case, "screw", head_lps=(-15.0, 0.0, 0.0), tip_lps=(15.0, 0.0, 0.0), diameter_mm=8.0)
 doc.plan_changed.emit()
-for _ in range(300):
-    app.processEvents()
-    if window.view3d.ready:
-        break
-    time.sleep(0.02)
-view = window.view3d
+view = wait_for_3d(app, window)
 out = {"reason": view.reason}
 if view.plotter is not None:
     view.refresh()

@@ -9,33 +9,14 @@ import pytest
 from tests.ui.xcb import run_app_script
 
 SCRIPT = r"""
-import json, os, threading, time
-import numpy as np
-os.environ["QT_QPA_PLATFORM"] = "xcb"
-from tests.workstation.live.phantom import AORTA_CENTER, AORTA_RADIUS, sphere
+import json, threading, time
+from tests.ui.xcb_window import aorta_case, shown_window, wait_for_3d
 from workstation.live.igtl_stream import stream_poses
 from workstation.live.tracker_sim import simulate_execution
-from workstation.model import Case, Plan, Trajectory, Volume
-from ui.app import application
-from ui.main_window import MainWindow
 
-case = Case(name="live-3d")
-case.add_mesh(sphere("aorta", tuple(AORTA_CENTER), AORTA_RADIUS))
-case.set_plan(Plan(trajectories=(Trajectory("t1", (0.0, 0.0, 0.0), (0.0, 0.0, 100.0), tool_diameter_mm=2.0),)))
-affine = np.diag([4.0, 4.0, 4.0, 1.0])
-affine[:3, 3] = (-60.0, -60.0, -20.0)
-case.add_volume(Volume(array=np.full((40, 30, 30), -50, dtype=np.int16), ijk_to_lps=affine, modality="CT"))
-app = application()
-window = MainWindow()
-window.resize(1200, 800)
-window.show()
-window.document.set_case(case)
-view = window.view3d
-for _ in range(300):
-    app.processEvents()
-    if view.ready:
-        break
-    time.sleep(0.02)
+case = aorta_case("live-3d")
+app, window = shown_window(case)
+view = wait_for_3d(app, window)
 out = {"reason": view.reason}
 panel = window.live_panel
 panel.port.setValue(0)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 
+from tests.conftest import free_port
 from tests.ui.helpers import wait_idle, window_with
 from tests.ui.test_live_panel import phantom_with_volume
 from workstation.export.plan_json import verify_plan
@@ -31,26 +29,6 @@ def outputs(qtbot: Any) -> Any:
     window.findChild(QAction, "show-outputs").trigger()
     assert window.outputs_dock.isVisible()
     return window, window.outputs_panel
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def igtl_server() -> Iterator[Any]:
-    """A real pyigtl server (it installs SIGINT/SIGTERM handlers: restored afterwards)."""
-    pyigtl = pytest.importorskip("pyigtl")
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = pyigtl.OpenIGTLinkServer(port=free_port(), local_server=True)
-    try:
-        yield server
-    finally:
-        server.stop()
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
 
 
 def test_report_has_embedded_pictures(qtbot: Any, outputs: Any, tmp_path: Path) -> None:

@@ -9,33 +9,15 @@ import pytest
 from tests.ui.xcb import run_app_script
 
 SCRIPT = r"""
-import json, os, time
-import numpy as np
+import json
+from tests.ui.xcb_window import aorta_case, shown_window, wait_for_3d
 from tests.ui.test_replay_panel import record_session
-from tests.workstation.live.phantom import AORTA_CENTER, AORTA_RADIUS, sphere
-from workstation.model import Case, Plan, Trajectory, Volume
-from ui.app import application
-from ui.main_window import MainWindow
+from workstation.model import Case
 
-os.environ["QT_QPA_PLATFORM"] = "xcb"  # the test modules imported above set offscreen; the app is made below
-case = Case(name="replay-3d")
-case.add_mesh(sphere("aorta", tuple(AORTA_CENTER), AORTA_RADIUS))
-case.set_plan(Plan(trajectories=(Trajectory("t1", (0.0, 0.0, 0.0), (0.0, 0.0, 100.0), tool_diameter_mm=2.0),)))
-affine = np.diag([4.0, 4.0, 4.0, 1.0])
-affine[:3, 3] = (-60.0, -60.0, -20.0)
-case.add_volume(Volume(array=np.full((40, 30, 30), -50, dtype=np.int16), ijk_to_lps=affine, modality="CT"))
+case = aorta_case("replay-3d")
 case.add_record(record_session(case, "trainee_1"))
-app = application()
-window = MainWindow()
-window.resize(1200, 800)
-window.show()
-window.document.set_case(case)
-view = window.view3d
-for _ in range(300):
-    app.processEvents()
-    if view.ready:
-        break
-    time.sleep(0.02)
+app, window = shown_window(case)
+view = wait_for_3d(app, window)
 out = {"reason": view.reason}
 panel = window.replay_panel
 

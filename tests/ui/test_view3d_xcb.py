@@ -11,18 +11,13 @@ from pathlib import Path
 from tests.ui.xcb import run_app_script
 
 SCRIPT = r"""
-import json, os, sys, time
+import json, sys, time
 import numpy as np
 from tests.ui.conftest import phantom_volume, case_of
-os.environ["QT_QPA_PLATFORM"] = "xcb"  # conftest chose offscreen for the in-process tests
-from ui.app import application, wait_until_idle
-from ui.main_window import MainWindow
-app = application()
-window = MainWindow()
-window.resize(1200, 800)
-window.show()
+from tests.ui.xcb_window import shown_window, wait_for_3d
+from ui.app import wait_until_idle
+app, window = shown_window(case_of(phantom_volume()))
 doc = window.document
-doc.set_case(case_of(phantom_volume()))
 doc.add_segment("tumour")
 doc.apply_threshold("tumour", 250, 400)
 window.segment_panel.build_surfaces()
@@ -30,12 +25,7 @@ wait_until_idle(window)
 from workstation import plan_case
 plan_case.add_trajectory(doc.case, "biopsy", (5.0, -22.0, 0.0), (5.0, -8.0, 0.0), tool_diameter_mm=3.0)
 doc.plan_changed.emit()
-for _ in range(200):
-    app.processEvents()
-    if window.view3d.ready:
-        break
-    time.sleep(0.02)
-view = window.view3d
+view = wait_for_3d(app, window)
 out = {"reason": view.reason, "actors": sorted(view.actors)}
 if view.plotter is not None:
     rgb = view.grab_rgb().astype(int)

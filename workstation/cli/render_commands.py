@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from workstation.cli.common import parse_point, progress_bar, say
 from workstation.errors import EXIT_OK, InputError, OutputError
@@ -42,13 +44,26 @@ def _scene_options(args: argparse.Namespace, *, hide_tools: tuple[str, ...] = ()
     )
 
 
+def _in_scene(args: argparse.Namespace, case: object, options: object, size: tuple[int, int],
+              draw: Callable[[Any, Any], Any]) -> Any:
+    """``draw(scene, progress_bar)`` in the case's off-screen scene; the bar is closed afterwards."""
+    from workstation.render.case_scene import build_case_scene
+
+    bar = progress_bar(args)
+    try:
+        with build_case_scene(case, options, size=size, progress=bar) as scene:
+            return draw(scene, bar)
+    finally:
+        bar.close()
+
+
 def _default_view(mpr: str | None) -> str:
     return {"axial": "inferior", "coronal": "anterior", "sagittal": "left"}.get(mpr or "", "anterior")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case
-    from workstation.render.case_scene import build_case_scene, camera_for
+    from workstation.render.case_scene import camera_for
     from workstation.render.scene import parse_size
 
     output = _output(args.output, (".png",))
@@ -56,19 +71,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     case = load_case(args.case)
     view = args.view or ("oblique" if (args.mpr or "").startswith("oblique:") else _default_view(args.mpr))
     hide = (view.split(":", 1)[1],) if view.startswith("probe:") else ()
-    bar = progress_bar(args)
-    try:
-        with build_case_scene(case, _scene_options(args, hide_tools=hide), size=size, progress=bar) as scene:
-            if view == "oblique":  # face the oblique slice
-                pose = scene.face_slice(next(iter(scene.slices)))
-            else:
-                pose = camera_for(scene, case, view)
-                scene.set_camera(pose)
-            if args.title:
-                scene.add_title(args.title)
-            scene.save_png(output)
-    finally:
-        bar.close()
+    def draw(scene: Any, _: Any) -> Any:
+        if view == "oblique":  # face the oblique slice
+            pose = scene.face_slice(next(iter(scene.slices)))
+        else:
+            pose = camera_for(scene, case, view)
+            scene.set_camera(pose)
+        if args.title:
+            scene.add_title(args.title)
+        scene.save_png(output)
+        return pose
+
+    pose = _in_scene(args, case, _scene_options(args, hide_tools=hide), size, draw)
     say(args, f"wrote {output} ({size[0]}x{size[1]}, view {view}, camera at "
               f"{', '.join(f'{x:.1f}' for x in pose.position_lps)} LPS mm)")
     return EXIT_OK
@@ -80,7 +94,6 @@ def cmd_flythrough(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case
     from workstation.render.animation import camera_frames, check_movie_path, write_movie
     from workstation.render.cameras import find_trajectory, flythrough_poses, trajectory_flythrough
-    from workstation.render.case_scene import build_case_scene
     from workstation.render.scene import parse_size
 
     output = check_movie_path(args.output)
@@ -100,12 +113,8 @@ def cmd_flythrough(args: argparse.Namespace) -> int:
             raise InputError(f"--through: no landmark {unknown}; landmarks: {sorted(by_name) or 'none'}")
         poses = flythrough_poses(np.array([by_name[n] for n in names]), args.frames)
         hide = ()
-    bar = progress_bar(args)
-    try:
-        with build_case_scene(case, _scene_options(args, hide_tools=hide), size=size, progress=bar) as scene:
-            write_movie(camera_frames(scene, poses, progress=bar), output, fps=args.fps)
-    finally:
-        bar.close()
+    _in_scene(args, case, _scene_options(args, hide_tools=hide), size,
+              lambda scene, bar: write_movie(camera_frames(scene, poses, progress=bar), output, fps=args.fps))
     say(args, f"wrote {output} ({len(poses)} frames, {size[0]}x{size[1]}, {args.fps:g} fps)")
     return EXIT_OK
 
@@ -114,20 +123,16 @@ def cmd_orbit(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case
     from workstation.render.animation import camera_frames, check_movie_path, write_movie
     from workstation.render.cameras import orbit_poses
-    from workstation.render.case_scene import build_case_scene
     from workstation.render.scene import parse_size
 
     output = check_movie_path(args.output)
     size = parse_size(args.size)
     case = load_case(args.case)
-    bar = progress_bar(args)
-    try:
-        with build_case_scene(case, _scene_options(args), size=size, progress=bar) as scene:
-            poses = orbit_poses(scene.bounds, args.frames, elevation_deg=args.elevation_deg,
-                                aspect=size[0] / size[1])
-            write_movie(camera_frames(scene, poses, progress=bar), output, fps=args.fps)
-    finally:
-        bar.close()
+    def draw(scene: Any, bar: Any) -> None:
+        poses = orbit_poses(scene.bounds, args.frames, elevation_deg=args.elevation_deg, aspect=size[0] / size[1])
+        write_movie(camera_frames(scene, poses, progress=bar), output, fps=args.fps)
+
+    _in_scene(args, case, _scene_options(args), size, draw)
     say(args, f"wrote {output} (orbit, {args.frames} frames, {size[0]}x{size[1]})")
     return EXIT_OK
 
@@ -135,7 +140,7 @@ def cmd_orbit(args: argparse.Namespace) -> int:
 def cmd_deformation(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case
     from workstation.render.animation import check_movie_path, deformation_frames, write_movie
-    from workstation.render.case_scene import SceneOptions, build_case_scene, camera_for
+    from workstation.render.case_scene import SceneOptions, camera_for
     from workstation.render.mechanics_view import simulation_result
     from workstation.render.scene import parse_size
 
@@ -143,16 +148,13 @@ def cmd_deformation(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     case = load_case(args.case)
     result = simulation_result(case, args.simulation)
-    bar = progress_bar(args)
-    try:
-        with build_case_scene(case, SceneOptions(surfaces=False, plan=not args.no_plan), size=size,
-                              progress=bar) as scene:
-            scene.include_bounds(result.tet_mesh.to_pyvista().bounds)
-            scene.set_camera(camera_for(scene, case, args.view))
-            write_movie(deformation_frames(scene, result, quantity=args.color_by, n_frames=args.frames,
-                                           scale=args.scale, progress=bar), output, fps=args.fps)
-    finally:
-        bar.close()
+    def draw(scene: Any, bar: Any) -> None:
+        scene.include_bounds(result.tet_mesh.to_pyvista().bounds)
+        scene.set_camera(camera_for(scene, case, args.view))
+        write_movie(deformation_frames(scene, result, quantity=args.color_by, n_frames=args.frames,
+                                       scale=args.scale, progress=bar), output, fps=args.fps)
+
+    _in_scene(args, case, SceneOptions(surfaces=False, plan=not args.no_plan), size, draw)
     say(args, f"wrote {output} (simulation {result.record.name!r}, coloured by {args.color_by})")
     return EXIT_OK
 

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pyigtl
 import pytest
 
+from tests.conftest import free_port
 from tests.workstation.export.plan_samples import max_plan_difference, sample_case
 from workstation.errors import InputError
 from workstation.export import igtl
 from workstation.export import plan_json as pj
 
 KEY = bytes(range(40))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def igtl_server() -> Iterator[pyigtl.OpenIGTLinkServer]:
-    """A real pyigtl server (it installs SIGINT/SIGTERM handlers: restore them afterwards)."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = pyigtl.OpenIGTLinkServer(port=free_port(), local_server=True)
-    try:
-        yield server
-    finally:
-        server.stop()
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
 
 
 def wait_for(server: pyigtl.OpenIGTLinkServer, name: str) -> pyigtl.MessageBase:

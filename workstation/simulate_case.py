@@ -28,7 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from workstation import segment_case
-from workstation.errors import InputError, OutputError
+from workstation.errors import InputError
+from workstation.io.atomic import output_file
 from workstation.model import Case, LabelMap, Record, TetMesh
 from workstation.progress import ProgressCallback
 
@@ -275,11 +276,7 @@ def stored_result(case: Case, name: str) -> tuple[Any, TetMesh, Record]:
 
 def export_vtu(case: Case, name: str, path: str | os.PathLike[str]) -> Path:
     """Write a stored result as a ParaView ``.vtu`` (point data ``displacement_mm``, cell data ``von_mises_pa``)."""
-    path = Path(path)
-    if path.suffix.lower() != ".vtu":
-        raise InputError(f"--vtu {path}: must end in .vtu")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    path = output_file(path, suffixes=(".vtu",), option="--vtu")
     result, mesh, _ = stored_result(case, name)
     result.save_vtu(mesh, path)
     return path

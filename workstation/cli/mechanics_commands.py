@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from workstation.cli.common import parse_point, progress_bar, say
-from workstation.errors import EXIT_OK, InputError, OutputError
+from workstation.errors import EXIT_OK, InputError
+from workstation.io.atomic import output_file
 
 
 def _parse_push(text: str) -> tuple[list[float], list[float]]:
@@ -47,12 +47,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not args.push:
         raise InputError("--push: give at least one x,y,z:dx,dy,dz (LPS mm)")
     pushes = [_parse_push(p) for p in args.push]
-    vtu = Path(args.vtu) if args.vtu else None
-    if vtu is not None:
-        if vtu.suffix.lower() != ".vtu":
-            raise InputError(f"--vtu {vtu}: must end in .vtu")
-        if not vtu.parent.is_dir():
-            raise OutputError(f"--vtu {vtu}: folder {vtu.parent} does not exist")
+    vtu = output_file(args.vtu, suffixes=(".vtu",), option="--vtu") if args.vtu else None
     case = load_case(args.case)
     bar = progress_bar(args)
     try:

@@ -5,23 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from workstation.cli.common import parse_point, progress_bar, say
-from workstation.errors import EXIT_OK, InputError, OutputError
+from workstation.errors import EXIT_OK, InputError
+from workstation.io.atomic import output_file
 
 VIEW_HELP = ("anterior, posterior, left, right, superior, inferior, anterior_superior, probe:<trajectory> "
              "or camera:<saved camera>")
-
-
-def _output(path_text: str, suffixes: tuple[str, ...]) -> Path:
-    path = Path(path_text)
-    if path.suffix.lower() not in suffixes:
-        raise InputError(f"-o {path}: expected a file ending in {' or '.join(suffixes)}")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
-    return path
 
 
 def _scene_options(args: argparse.Namespace, *, hide_tools: tuple[str, ...] = ()) -> object:
@@ -66,7 +57,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from workstation.render.case_scene import camera_for
     from workstation.render.scene import parse_size
 
-    output = _output(args.output, (".png",))
+    output = output_file(args.output, suffixes=(".png",))
     size = parse_size(args.size)
     case = load_case(args.case)
     view = args.view or ("oblique" if (args.mpr or "").startswith("oblique:") else _default_view(args.mpr))
@@ -164,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from workstation.render.scene import parse_size
     from workstation.report.html_report import write_report
 
-    output = _output(args.output, (".html", ".htm"))
+    output = output_file(args.output, suffixes=(".html", ".htm"))
     case = load_case(args.case)
     bar = progress_bar(args)
     try:

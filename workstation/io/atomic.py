@@ -8,7 +8,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workstation.errors import OutputError
+from workstation.errors import InputError, OutputError
+
+
+def output_file(path: str | os.PathLike[str], *, suffixes: tuple[str, ...] = (), option: str = "-o") -> Path:
+    """``path`` as a Path once it may be written: one of ``suffixes`` (when given) and an existing folder.
+
+    Raises :class:`InputError` naming ``option`` for a wrong suffix (a usage error) and
+    :class:`OutputError` when the folder does not exist; nothing is written.
+    """
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    return path
 
 
 def _suffixes(path: Path) -> str:

@@ -53,6 +53,7 @@ from numpy.typing import NDArray
 
 from workstation.errors import InputError, OutputError
 from workstation.io.atomic import atomic_path
+from workstation.io.volume_files import integer_labels
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.volume import Volume
 from workstation.sitk_image import sitk_affine, to_sitk
@@ -595,12 +596,7 @@ def _read_sitk_labels(path: Path, fmt: str, overlap: Overlap
         raise InputError(f"{path}: not a readable label map ({_last_line(exc)})") from None
     if image.GetDimension() != 3:
         raise InputError(f"{path}: a {image.GetDimension()}-D image; a 3-D label map is needed")
-    array = sitk.GetArrayFromImage(image)
-    if not np.issubdtype(array.dtype, np.integer):
-        rounded = np.rint(array)
-        if not np.array_equal(array, rounded):
-            raise InputError(f"{path}: holds non-integer values; a label map needs integer labels")
-        array = rounded.astype(np.int64)
+    array = integer_labels(sitk.GetArrayFromImage(image), path)
     affine = sitk_affine(image)
     if fmt == "nrrd":
         meta = {key: image.GetMetaData(key) for key in image.GetMetaDataKeys()}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from workstation.errors import InputError, OutputError
 from workstation.io.atomic import atomic_path
@@ -76,6 +77,16 @@ def write_volume(volume: Volume, path: str | os.PathLike[str], *, compress: bool
     write_image(volume.array, volume.ijk_to_lps, path, compress=compress)
 
 
+def integer_labels(array: NDArray[Any], path: Path) -> NDArray[Any]:
+    """``array`` if integer, else rounded to int64; InputError naming ``path`` when the values are not whole."""
+    if np.issubdtype(array.dtype, np.integer):
+        return array
+    rounded = np.rint(array)
+    if not np.allclose(array, rounded):
+        raise InputError(f"{path}: holds non-integer values; a label map needs integer labels")
+    return rounded.astype(np.int64)
+
+
 def read_label_map(path: str | os.PathLike[str], *, reference: Volume | None = None,
                    segments: tuple[Segment, ...] = ()) -> LabelMap:
     """Read a label map; with ``reference``, resample it onto that grid by position (nearest neighbour).
@@ -86,12 +97,7 @@ def read_label_map(path: str | os.PathLike[str], *, reference: Volume | None = N
 
     path = Path(path)
     image = _read_sitk(path)
-    array = sitk.GetArrayFromImage(image)
-    if not np.issubdtype(array.dtype, np.integer):
-        rounded = np.rint(array)
-        if not np.allclose(array, rounded):
-            raise InputError(f"{path}: holds non-integer values; a label map needs integer labels")
-        array = rounded.astype(np.int32)
+    array = integer_labels(sitk.GetArrayFromImage(image), path)
     if reference is not None and not (array.shape == reference.shape and np.allclose(
             sitk_affine(image), reference.ijk_to_lps, atol=1e-3)):
         ref_image = to_sitk(np.zeros(reference.shape, dtype=np.uint8), reference.ijk_to_lps)

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from workstation.errors import InputError, OutputError
-from workstation.io.atomic import atomic_path
+from workstation.io.atomic import atomic_path, output_file
 from workstation.progress import ProgressCallback, report
 from workstation.render.cameras import CameraPose
 from workstation.render.mechanics_view import QUANTITIES, SimulationResult, deformed_surface, field_range
@@ -20,12 +20,7 @@ MOVIE_SUFFIXES = (".mp4", ".gif")
 
 
 def check_movie_path(path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in MOVIE_SUFFIXES:
-        raise InputError(f"-o {path}: a movie must end in .mp4 or .gif")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
-    return path
+    return output_file(path, suffixes=MOVIE_SUFFIXES)
 
 
 def write_movie(frames: Iterator[NDArray[np.uint8]], path: str | os.PathLike[str], *, fps: float = 12.0) -> Path:

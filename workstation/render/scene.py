@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from workstation.errors import OutputError
-from workstation.io.atomic import atomic_path
+from workstation.io.atomic import atomic_path, output_file
 from workstation.model.mesh import SurfaceMesh
 from workstation.model.plan import Plan, Trajectory
 from workstation.model.volume import Volume
@@ -292,9 +292,7 @@ class RehearsalScene:
         """Write the current view as a PNG at ``path`` (atomically)."""
         import imageio.v3 as iio
 
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise OutputError(f"{path}: folder {path.parent} does not exist")
+        path = output_file(path)
         picture = self.image()
         try:
             with atomic_path(path) as tmp:

@@ -19,7 +19,7 @@ import numpy as np
 
 from workstation import __version__
 from workstation.errors import OutputError
-from workstation.io.atomic import write_text_atomic
+from workstation.io.atomic import output_file, write_text_atomic
 from workstation.model.case import Case
 from workstation.progress import ProgressCallback, report
 from workstation.report.plots import force_displacement_png
@@ -244,9 +244,7 @@ def write_report(case: Case, path: str | os.PathLike[str], *, progress: Progress
     """Write the self-contained HTML rehearsal report of ``case`` to ``path`` (atomically)."""
     import jinja2
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    path = output_file(path)
     mechanics = mechanics_of(case)
     views_note = ""
     try:

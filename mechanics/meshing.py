@@ -9,9 +9,13 @@ Pipeline of :func:`tetrahedralize` (one region):
    cannot be repaired is refused; the label map -> voxel tetrahedra path
    (:mod:`mechanics.voxel_tets`) is the fallback.
 2. **Coarsen** -- with ``size_mm`` set and a surface much finer than it, the surface is
-   decimated (VTK quadric decimation with volume preservation) to triangles of about
-   ``size_mm``, then cleaned with pymeshfix (decimation can make a surface touch itself).
-3. **TetGen** -- ``-pq<ratio>/<dihedral>a<volume>A``: a constrained Delaunay mesh of the
+   remeshed to triangles of about ``size_mm`` (:func:`coarsen_surface`: pieces smaller than one
+   element dropped, ACVD uniform remeshing or, failing that, VTK quadric decimation, pymeshfix,
+   then caps flipped and needles collapsed, volume restored). TetGen keeps the boundary
+   triangles (it only splits them), so a bad one makes flat tets whatever the switches: one
+   folded cap left by ACVD gave the sample liver a 0.02 deg dihedral angle (and made TetGen fail
+   outright with a finer size on a test surface).
+3. **TetGen** -- ``-pq<ratio>/<dihedral>a<volume>o/165A``: a constrained Delaunay mesh of the
    piecewise-linear complex with refinement until every tetrahedron's radius-edge ratio is at most
    ``max_radius_edge_ratio`` and its volume at most that of a regular tetrahedron with edge
    ``size_mm`` (``size^3 / (6 sqrt 2)``; TetGen's final optimisation (flips, smoothing) may leave a
@@ -21,9 +25,23 @@ Pipeline of :func:`tetrahedralize` (one region):
    guaranteed"), which is why every mesh comes with a measured :class:`~mechanics.quality.TetQuality`.
    With ``keep_surface=True`` (``-Y``) the surface triangles are kept as they are (fewer,
    faster, but the radius-edge bound then only holds away from the boundary).
+   TetGen's other switches were measured on the sample liver (cleaned surface, 10 mm) and hardly
+   change the worst elements, which sit at the boundary: optimisation levels (``-O``) 5, 7, 10,
+   10 iterations, ``-o/150`` all 3.3 deg; ``/15`` 3.3, ``/18`` 3.8 (26% more tets), ratio 1.2
+   3.5, 1.3 3.7; ``-Y`` 5.7 here but worse on the aorta (5.2 vs 14 deg) and without the
+   radius-edge bound at the boundary.
 4. **Regions** -- TetGen numbers the facet-bounded regions (``-A``); each is classified by the
    generalized winding number of a few of its tetrahedra's centroids with respect to each input
    surface (1 inside, 0 outside); regions inside no surface (cavities) are dropped.
+5. **Boundary ears** -- a tetrahedron with two boundary faces meeting at a nearly flat edge and a
+   dihedral angle below 5 deg is deleted when the boundary stays a closed 2-manifold
+   (:mod:`mechanics.boundary_slivers`); the count, volume and largest height (how far the boundary
+   moved) are in ``provenance["meshing"]["boundary_ears_removed"]``.
+6. **Retry** -- if the smallest dihedral angle is still below ``_RETRY_BELOW_DEG`` (or TetGen
+   failed), the PLC's caps are flipped away (:func:`mechanics.surface_cleanup.flip_edges`, which
+   keeps every vertex, so shared interfaces stay shared) and the mesh is made again; the better
+   of the two is kept (``provenance["meshing"]["retry"]``). This is what fixes a surface that is
+   not coarsened (``coarsen=False``, :func:`tetrahedralize_regions`).
 
 TetGen runs in a child process (:mod:`mechanics.tetgen_worker`): on some invalid input (surfaces
 that intersect each other) it corrupts its memory and aborts, which must not take the app down.
@@ -57,9 +75,16 @@ MAX_TETS = 3_000_000
 # Decimate only when the mean surface edge is below this fraction of the requested size.
 _COARSEN_VOLUME_TOLERANCE = 0.01  # relative change of enclosed volume a coarsening may make
 _COARSEN_BELOW = 0.6
+# A coarsened surface's edges shorter than this fraction of the size are collapsed (needles make flat tets).
+_MIN_EDGE_FRACTION = 0.2
+# ... and so is the shortest edge of a triangle with an angle below _SLIVER_TRIANGLE_DEG if shorter than this fraction.
+_SLIVER_TRIANGLE_DEG = 10.0
+_MAX_SLIVER_EDGE_FRACTION = 0.5
 # TetGen's optimisation removes tets with a dihedral above this (default 177): on the decimated sample
 # liver (6 mm) this halves the tets with a dihedral below 5 deg (382 -> 195 of ~39k) at equal run time.
 _OPT_MAX_DIHEDRAL_DEG = 165.0
+# A mesh whose smallest dihedral angle is below this is made again from the surface with its caps flipped away.
+_RETRY_BELOW_DEG = 3.0
 
 
 @dataclass(frozen=True)
@@ -201,11 +226,17 @@ def repair_surface(surface: SurfaceMesh) -> SurfaceMesh:
 def coarsen_surface(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
     """Remesh ``surface`` to triangles with edges of about ``size_mm`` (unchanged when already coarser).
 
-    First a uniform remesh (ACVD clustering, ``pyacvd``): nearly equilateral triangles, which TetGen
-    keeps on the boundary, so they decide the worst elements. Its slight shrinkage is undone by an
+    Closed pieces enclosing less than one element (``max_volume_mm3(size_mm)``: specks, voxel-sized
+    voids) are dropped first (they cannot be meshed with elements of that size without slivers).
+    Then a uniform remesh (ACVD clustering, ``pyacvd``): nearly equilateral triangles, which TetGen
+    keeps on the boundary, so they decide the worst elements. ACVD can still leave a few caps
+    (an angle near 180 deg) and needles (a very short edge): they are removed by edge flips and
+    short-edge collapses (:mod:`mechanics.surface_cleanup`). The slight shrinkage is undone by an
     offset along the vertex normals. If that does not give a closed surface within
-    ``_COARSEN_VOLUME_TOLERANCE`` of the enclosed volume, VTK quadric decimation (volume
-    preserving) with a pymeshfix clean-up is tried, with edges 1, 0.7, 0.49, 0.34 times
+    ``_COARSEN_VOLUME_TOLERANCE`` of the enclosed volume, ACVD is tried again with edges 0.7, 0.49,
+    0.34 times ``size_mm`` (thin parts such as a vertebra's processes need more clusters; its
+    triangles make better tetrahedra than decimation's: 6.1 vs 1.4 deg on a T12 at 10 mm), then VTK
+    quadric decimation (volume preserving) with a pymeshfix clean-up, with edges 1, 0.7, 0.49, 0.34 times
     ``size_mm`` (decimation may make the surface touch itself and the clean-up then cuts the
     touching parts away). If none keeps the volume, the surface is returned unchanged (finer,
     slower, but the anatomy is kept).
@@ -215,11 +246,14 @@ def coarsen_surface(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
     edges = np.linalg.norm(pts[tri] - pts[np.roll(tri, 1, axis=1)], axis=2)
     if len(tri) < 200 or float(edges.mean()) >= _COARSEN_BELOW * size_mm:
         return surface
+    surface = _without_specks(surface, max_volume_mm3(size_mm))
+    tri, pts = np.asarray(surface.triangles), np.asarray(surface.vertices_lps)
     volume = abs(enclosed_volume_mm3(pts, tri))
     poly = surface.to_pyvista()
-    uniform = _uniform_remesh(surface, poly, size_mm, volume)
-    if uniform is not None:
-        return uniform
+    for attempt in range(4):
+        uniform = _uniform_remesh(surface, poly, size_mm * 0.7**attempt, volume)
+        if uniform is not None:
+            return uniform
     for attempt in range(4):
         size = size_mm * 0.7**attempt
         target = poly.area / (math.sqrt(3.0) / 4.0 * size ** 2)
@@ -232,10 +266,50 @@ def coarsen_surface(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
         coarse = repair_surface(_with_step(coarse, surface, {
             "step": "coarsen", "method": "vtkQuadricDecimation(volume_preservation)", "size_mm": size,
             "triangles_before": int(len(tri)), "triangles_after": coarse.n_triangles}))
+        coarse = _cleaned(coarse, size)
         kept = abs(enclosed_volume_mm3(np.asarray(coarse.vertices_lps), np.asarray(coarse.triangles)))
         if abs(kept - volume) <= _COARSEN_VOLUME_TOLERANCE * volume:
-            return coarse
+            # Give back what decimation and clean-up took (within the tolerance, so no part was cut away).
+            points = _restored_volume(np.asarray(coarse.vertices_lps, dtype=np.float64),
+                                      np.asarray(coarse.triangles), volume)
+            return replace(coarse, vertices_lps=points)
     return surface
+
+
+def _without_specks(surface: SurfaceMesh, min_volume_mm3: float) -> SurfaceMesh:
+    """``surface`` without its closed pieces enclosing less than ``min_volume_mm3`` (never the largest piece)."""
+    from mechanics.surface_cleanup import small_components
+
+    pts, tri = np.asarray(surface.vertices_lps), np.asarray(surface.triangles)
+    small = small_components(pts, tri, min_volume_mm3=min_volume_mm3)
+    if not small.any() or small.all():
+        return surface
+    volume_before = enclosed_volume_mm3(pts, tri)
+    used, inverse = np.unique(tri[~small], return_inverse=True)
+    points, triangles = pts[used], inverse.reshape(-1, 3)
+    return _with_step(replace(surface, vertices_lps=points, triangles=triangles), surface, {
+        "step": "drop specks", "min_volume_mm3": float(min_volume_mm3), "triangles_dropped": int(small.sum()),
+        "volume_change_mm3": float(enclosed_volume_mm3(points, triangles) - volume_before)})
+
+
+def _cleaned(surface: SurfaceMesh, size_mm: float) -> SurfaceMesh:
+    """``surface`` without specks, with its edges shorter than ``_MIN_EDGE_FRACTION * size_mm`` collapsed and
+    its caps flipped away (:mod:`mechanics.surface_cleanup`); the flips and collapses are skipped when they
+    would not leave a closed surface."""
+    from mechanics.surface_cleanup import collapse_short_edges, flip_edges
+
+    surface = _without_specks(surface, max_volume_mm3(size_mm))  # a remesh can pinch off small pieces
+    pts, tri = np.asarray(surface.vertices_lps), np.asarray(surface.triangles)
+    points, triangles, collapses = collapse_short_edges(pts, tri, min_edge_mm=_MIN_EDGE_FRACTION * size_mm,
+                                                        sliver_angle_deg=_SLIVER_TRIANGLE_DEG,
+                                                        max_sliver_edge_mm=_MAX_SLIVER_EDGE_FRACTION * size_mm)
+    triangles, flips = flip_edges(points, triangles)
+    if (collapses == 0 and flips == 0) or not check_surface(points, triangles).closed:
+        return surface
+    return _with_step(replace(surface, vertices_lps=points, triangles=triangles), surface, {
+        "step": "clean triangles", "method": "short-edge collapses + Delaunay flips of nearly coplanar pairs",
+        "min_edge_mm": _MIN_EDGE_FRACTION * size_mm, "collapses": collapses, "flips": flips,
+        "volume_change_mm3": float(enclosed_volume_mm3(points, triangles) - enclosed_volume_mm3(pts, tri))})
 
 
 def _with_step(mesh: SurfaceMesh, source: SurfaceMesh, step: dict[str, Any]) -> SurfaceMesh:
@@ -245,8 +319,8 @@ def _with_step(mesh: SurfaceMesh, source: SurfaceMesh, step: dict[str, Any]) -> 
 
 
 def _uniform_remesh(surface: SurfaceMesh, poly: Any, size_mm: float, volume_mm3: float) -> SurfaceMesh | None:
-    """ACVD remesh of ``surface`` (pyvista ``poly``) to edges of about ``size_mm``, volume restored; None
-    when it does not give a closed surface within the volume tolerance."""
+    """ACVD remesh of ``surface`` (pyvista ``poly``) to edges of about ``size_mm``, cleaned and volume
+    restored; None when it does not give a closed surface within the volume tolerance."""
     import pyacvd
     from pyvista.core.errors import PyVistaDeprecationWarning
 
@@ -266,8 +340,18 @@ def _uniform_remesh(surface: SurfaceMesh, poly: Any, size_mm: float, volume_mm3:
             "triangles_before": surface.n_triangles, "triangles_after": remeshed.n_triangles}))
     except InputError:
         return None
-    points = np.asarray(coarse.vertices_lps, dtype=np.float64)
+    coarse = _cleaned(coarse, size_mm)
     triangles = np.asarray(coarse.triangles, dtype=np.int64)
+    points = _restored_volume(np.asarray(coarse.vertices_lps, dtype=np.float64), triangles, volume_mm3)
+    kept = enclosed_volume_mm3(points, triangles)
+    if abs(kept - volume_mm3) > _COARSEN_VOLUME_TOLERANCE * volume_mm3 or not check_surface(points, triangles).closed:
+        return None
+    return replace(coarse, vertices_lps=points)
+
+
+def _restored_volume(points: NDArray[np.float64], triangles: NDArray[np.int64], volume_mm3: float
+                     ) -> NDArray[np.float64]:
+    """``points`` offset along the vertex normals so that the surface encloses ``volume_mm3``."""
     for _ in range(2):  # first-order offset: the volume change is the area times the normal shift
         corner = points[triangles]
         cross = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
@@ -277,10 +361,7 @@ def _uniform_remesh(surface: SurfaceMesh, poly: Any, size_mm: float, volume_mm3:
             np.add.at(normals, triangles[:, k], cross)
         normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
         points = points + normals * ((volume_mm3 - enclosed_volume_mm3(points, triangles)) / area)
-    kept = enclosed_volume_mm3(points, triangles)
-    if abs(kept - volume_mm3) > _COARSEN_VOLUME_TOLERANCE * volume_mm3 or not check_surface(points, triangles).closed:
-        return None
-    return replace(coarse, vertices_lps=points)
+    return points
 
 
 def max_volume_mm3(size_mm: float) -> float:
@@ -370,18 +451,14 @@ def _compact(points: NDArray[np.float64], tets: NDArray[np.int64]) -> tuple[NDAr
     return points[used], inverse.reshape(tets.shape)
 
 
-def _mesh(surfaces: Sequence[SurfaceMesh], region_ids: Sequence[int], *, size_mm: float | None, ratio: float,
-          dihedral: float, keep_surface: bool, name: str, provenance: dict[str, Any],
-          progress: ProgressCallback | None) -> TetMesh:
-    if not (math.isfinite(ratio) and ratio >= 1.05):
-        raise InputError(f"max_radius_edge_ratio {ratio!r}: must be at least 1.05 (TetGen may not terminate below)")
-    if not (math.isfinite(dihedral) and 0 <= dihedral < 30):
-        raise InputError(f"min_dihedral_deg {dihedral!r}: must be in [0, 30) degrees")
-    points, triangles = _merge_plc(surfaces)
-    total_volume = sum(abs(enclosed_volume_mm3(s.vertices_lps, s.triangles)) for s in surfaces)
-    max_volume = _check_size(size_mm, total_volume)
-    report(progress, 1, 3, f"TetGen: {len(triangles)} surface triangles")
-    names = ", ".join(repr(s.name or s.segment or "surface") for s in surfaces)
+def _tetrahedra(points: NDArray[np.float64], triangles: NDArray[np.int64], surfaces: Sequence[SurfaceMesh],
+                region_ids: Sequence[int], *, ratio: float, dihedral: float, max_volume: float, keep_surface: bool,
+                names: str) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], dict[str, Any]]:
+    """TetGen on the PLC, tets classified into the surfaces' regions, oriented, boundary ears peeled:
+    (nodes, tets, region ids, what the peeling removed)."""
+    from mechanics.boundary_slivers import peel_boundary_ears
+    from mechanics.quality import DEFAULT_SLIVER_DEG
+
     try:
         nodes, elems, tetgen_regions = _run_tetgen(points, triangles, ratio=ratio, dihedral=dihedral,
                                                    max_volume=max_volume, keep_surface=keep_surface,
@@ -389,18 +466,81 @@ def _mesh(surfaces: Sequence[SurfaceMesh], region_ids: Sequence[int], *, size_mm
     except RuntimeError as exc:
         raise InputError(f"surface {names}: TetGen failed ({' '.join(str(exc).split())}); repair the surface "
                          "or mesh the label map (voxel tetrahedra, --from-labels)") from None
-    report(progress, 2, 3, f"classifying {len(elems)} tetrahedra")
     owner = _classify(nodes, elems, tetgen_regions, surfaces)
     keep = owner >= 0
     if not keep.any():
         raise InputError("TetGen produced no tetrahedron inside the surface(s)")
-    nodes, tets = _compact(nodes, _oriented(nodes, elems[keep]))
-    regions = np.asarray(region_ids, dtype=np.int64)[owner[keep]]
-    report(progress, 3, 3, f"{len(tets)} tetrahedra")
-    settings = {"mesher": "tetgen", "switches": f"pq{ratio:g}/{dihedral:g}" + (f"a{max_volume:.6g}" if size_mm else "")
-                + "A" + ("Y" if keep_surface else ""), "size_mm": size_mm, "max_radius_edge_ratio": ratio,
+    tets = _oriented(nodes, elems[keep])
+    owner = owner[keep]
+    peel = peel_boundary_ears(nodes, tets, below_deg=DEFAULT_SLIVER_DEG)
+    nodes, tets = _compact(nodes, tets[peel.keep])
+    regions = np.asarray(region_ids, dtype=np.int64)[owner[peel.keep]]
+    peeled = {"below_deg": DEFAULT_SLIVER_DEG, "count": peel.n_removed, "volume_mm3": peel.removed_volume_mm3,
+              "max_height_mm": peel.max_thickness_mm}
+    return nodes, tets, regions, peeled
+
+
+def _min_dihedral_deg(nodes: NDArray[np.float64], tets: NDArray[np.int64]) -> float:
+    from mechanics.quality import dihedral_angles_deg
+
+    return float(dihedral_angles_deg(nodes, tets).min()) if len(tets) else float("nan")
+
+
+def _mesh(surfaces: Sequence[SurfaceMesh], region_ids: Sequence[int], *, size_mm: float | None, ratio: float,
+          dihedral: float, keep_surface: bool, name: str, provenance: dict[str, Any],
+          progress: ProgressCallback | None) -> TetMesh:
+    from mechanics.surface_cleanup import flip_edges
+
+    if not (math.isfinite(ratio) and ratio >= 1.05):
+        raise InputError(f"max_radius_edge_ratio {ratio!r}: must be at least 1.05 (TetGen may not terminate below)")
+    if not (math.isfinite(dihedral) and 0 <= dihedral < 30):
+        raise InputError(f"min_dihedral_deg {dihedral!r}: must be in [0, 30) degrees")
+    points, triangles = _merge_plc(surfaces)
+    total_volume = sum(abs(enclosed_volume_mm3(s.vertices_lps, s.triangles)) for s in surfaces)
+    max_volume = _check_size(size_mm, total_volume)
+    report(progress, 1, 4, f"TetGen: {len(triangles)} surface triangles")
+    names = ", ".join(repr(s.name or s.segment or "surface") for s in surfaces)
+    options = {"ratio": ratio, "dihedral": dihedral, "max_volume": max_volume, "keep_surface": keep_surface,
+               "names": names}
+    retry: dict[str, Any] = {"min_dihedral_deg_below": _RETRY_BELOW_DEG, "done": False}
+    failure: InputError | None = None
+    first: tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], dict[str, Any]] | None = None
+    try:
+        first = _tetrahedra(points, triangles, surfaces, region_ids, **options)
+    except InputError as exc:
+        if keep_surface:
+            raise
+        failure = exc  # a folded cap can make TetGen fail ("Internal TetGen error within `repair_tet`")
+    worst = _min_dihedral_deg(first[0], first[1]) if first is not None else float("nan")
+    if (first is None or worst < _RETRY_BELOW_DEG) and not keep_surface:
+        # Caps (triangles with an angle near 180 deg, possibly folded over a neighbour) force flat tets or make
+        # TetGen fail: flip them away and mesh again.
+        flipped, flips = flip_edges(points, triangles)
+        retry.update(first_min_dihedral_deg=worst if first is not None else "TetGen failed", flips=flips)
+        if flips:
+            report(progress, 2, 4, f"min dihedral {worst:.2g} deg: {flips} surface edges flipped, meshing again")
+            try:
+                again = _tetrahedra(points, flipped, surfaces, region_ids, **options)
+            except InputError:
+                if failure is not None:
+                    raise failure from None
+                again = None
+            if again is not None:
+                second = _min_dihedral_deg(again[0], again[1])
+                retry.update(done=True, second_min_dihedral_deg=second)
+                if first is None or second > worst:
+                    first, triangles = again, flipped
+                retry["kept"] = "second" if triangles is flipped else "first"
+    if first is None:
+        raise failure if failure is not None else InputError(f"surface {names}: TetGen failed")
+    nodes, tets, regions, peeled = first
+    report(progress, 4, 4, f"{len(tets)} tetrahedra")
+    switches = (f"pq{ratio:g}/{dihedral:g}" + (f"a{max_volume:.6g}" if size_mm else "") + f"o/{_OPT_MAX_DIHEDRAL_DEG:g}"
+                + "A" + ("Y" if keep_surface else ""))
+    settings = {"mesher": "tetgen", "switches": switches, "size_mm": size_mm, "max_radius_edge_ratio": ratio,
                 "min_dihedral_deg_requested": dihedral, "keep_surface": keep_surface,
-                "surface_triangles": int(len(triangles)), "region_ids": [int(r) for r in region_ids]}
+                "surface_triangles": int(len(triangles)), "region_ids": [int(r) for r in region_ids],
+                "boundary_ears_removed": peeled, "retry": retry}
     return TetMesh(points_lps=nodes, tets=tets, region_ids=regions, name=name,
                    provenance={**provenance, "meshing": settings})
 
@@ -422,7 +562,7 @@ def tetrahedralize(surface: SurfaceMesh, *, size_mm: float | None = None,
     min_dihedral_deg : dihedral angle TetGen tries to reach (not guaranteed; see the module notes).
     repair : repair a surface that is not closed (or intersects itself) instead of refusing it.
     keep_surface : keep the surface triangles unsplit (TetGen ``-Y``).
-    coarsen : decimate a surface much finer than ``size_mm``.
+    coarsen : remesh a surface much finer than ``size_mm`` (:func:`coarsen_surface`).
     region_id : the region id of every tetrahedron.
     name : name of the mesh.
     progress : ``progress(done, total, message)``; returning False cancels.
@@ -440,7 +580,7 @@ def tetrahedralize(surface: SurfaceMesh, *, size_mm: float | None = None,
         (for example self-intersections), or ``size_mm`` is not positive or would make too many
         tetrahedra.
     """
-    report(progress, 0, 3, "checking the surface")
+    report(progress, 0, 4, "checking the surface")
     _check_size(size_mm, 0.0)
     surface = _checked_closed(surface, repair=repair)
     if enclosed_volume_mm3(surface.vertices_lps, surface.triangles) < 0:
@@ -488,7 +628,7 @@ def tetrahedralize_regions(surfaces: Sequence[SurfaceMesh], region_ids: Sequence
         raise InputError(f"region_ids: need one id per surface ({len(surfaces)} surfaces, {len(region_ids)} ids)")
     if len(set(int(r) for r in region_ids)) != len(region_ids):
         raise InputError(f"region_ids {list(region_ids)}: must differ")
-    report(progress, 0, 3, "checking the surfaces")
+    report(progress, 0, 4, "checking the surfaces")
     _check_size(size_mm, 0.0)
     closed = []
     for surface in surfaces:

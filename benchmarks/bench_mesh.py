@@ -7,9 +7,10 @@ below the body, Gaussian noise) goes through the same steps, alternating, in one
 1. body mask, 2. bone = HU >= 200 inside the body, 3. the bone's islands of at least 0.5 ml,
 4. surface, 5. smoothing, 6. decimation to about half the triangles.
 
-* ours: ``segmentation.body.body_mask`` and ``segmentation.islands.remove_small`` (the project's
-  mask tools), then ``segmentation.surface.label_to_surface`` with its defaults (surface nets
-  geometry, windowed sinc with shrinkage compensation and voxel-volume restoration,
+* ours: ``segmentation.body.body_mask``, ``segmentation.threshold.threshold`` and
+  ``segmentation.islands.remove_small`` (the project's mask tools), then
+  ``segmentation.surface.label_to_surface`` with its defaults (surface nets geometry, windowed sinc
+  with shrinkage compensation and voxel-volume restoration,
   fast-simplification decimation, watertight 2-manifold check);
 * peer: the usual scipy pipeline -- ``ndimage.label`` of HU > -400, the largest piece, holes
   filled per slice, ``ndimage.label`` of the bone and its piece sizes,
@@ -117,12 +118,13 @@ def ours(volume: Any, stages: dict[str, list[float]]) -> tuple[NDArray[np.bool_]
     from segmentation.body import body_mask
     from segmentation.islands import remove_small
     from segmentation.surface import label_to_surface
+    from segmentation.threshold import threshold
     from workstation.model import LabelMap, Segment
 
     t0 = time.perf_counter()
     body = body_mask(volume)
     t1 = time.perf_counter()
-    bone = (volume.array >= BONE_HU) & body
+    bone = threshold(volume, lower=BONE_HU, within=body)
     bone = remove_small(bone, min_ml=MIN_ISLAND_ML, spacing_mm=SPACING_MM)
     t2 = time.perf_counter()
     label_map = LabelMap(bone.view(np.uint8), volume.ijk_to_lps, (Segment(1, "bone", (0.95, 0.92, 0.84)),),

@@ -21,7 +21,16 @@ from numpy.typing import NDArray
 
 from segmentation.union_find import find, union
 
-__all__ = ["RunComponents", "fill_slice_holes", "run_components"]
+__all__ = ["RunComponents", "fill_slice_holes", "fill_slices_in_place", "run_components"]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_is_empty(row: NDArray[np.uint8]) -> bool:  # pragma: no cover - compiled
+    """No set voxel in the row (an OR over it, vectorised: most rows of a sparse mask are empty)."""
+    seen = 0
+    for i in range(row.shape[0]):
+        seen |= row[i]
+    return seen == 0
 
 
 @njit(cache=True, nogil=True)
@@ -31,10 +40,13 @@ def _runs(mask: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.int32]
     counts = np.zeros(nk * nj + 1, dtype=np.int64)
     for k in range(nk):
         for j in range(nj):
+            row = mask[k, j]
+            if _row_is_empty(row):
+                continue
             n = 0
-            previous = 0
+            previous = False
             for i in range(ni):
-                value = mask[k, j, i] != 0
+                value = row[i] != 0
                 if value and not previous:
                     n += 1
                 previous = value
@@ -45,11 +57,14 @@ def _runs(mask: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.int32]
     r = 0
     for k in range(nk):
         for j in range(nj):
+            if counts[k * nj + j + 1] == 0:
+                continue
+            row = mask[k, j]
             i = 0
             while i < ni:
-                if mask[k, j, i] != 0:
+                if row[i] != 0:
                     s = i
-                    while i < ni and mask[k, j, i] != 0:
+                    while i < ni and row[i] != 0:
                         i += 1
                     starts[r] = s
                     ends[r] = i
@@ -155,6 +170,16 @@ class RunComponents:
                    out)
         return out.view(np.bool_)
 
+    def select_into(self, keep: NDArray[np.bool_], out: NDArray[np.uint8]) -> None:
+        """:meth:`select` written into ``out``, a C-contiguous uint8 work array of the caller's with the
+        mask's shape (its old content is overwritten): no new volume-sized array."""
+        if out.shape != self.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError("select_into needs a C-contiguous uint8 array of the mask's shape")
+        out.fill(0)
+        if self.count:
+            _paint(self._row_ptr, self._starts, self._ends, self._piece, np.ascontiguousarray(keep, dtype=np.bool_),
+                   out)
+
     def piece_at(self, k: int, j: int, i: int) -> int:
         """The piece holding voxel ``[k, j, i]``, or -1 where the mask is not set."""
         row = k * self.shape[1] + j
@@ -172,15 +197,21 @@ def run_components(mask: NDArray[np.bool_] | NDArray[np.uint8], *, connectivity:
     array = np.asarray(mask)
     if array.ndim != 3:
         raise ValueError(f"run_components needs a (K, J, I) mask, got {array.ndim} dimensions")
-    as_bytes = np.ascontiguousarray(array if array.dtype == np.uint8 else array.astype(bool)).view(np.uint8)
+    as_bytes = np.ascontiguousarray(array if array.dtype == np.uint8 else array.astype(bool, copy=False)).view(np.uint8)
     row_ptr, starts, ends = _runs(as_bytes)
     piece, sizes = _label_runs(row_ptr, starts, ends, array.shape[0], array.shape[1], connectivity == 26)
     return RunComponents(tuple(int(n) for n in array.shape), sizes, row_ptr, starts, ends, piece)  # type: ignore[arg-type]
 
 
 @njit(cache=True, nogil=True)
-def _fill_slices(mask: NDArray[np.uint8], out: NDArray[np.uint8]) -> None:
-    """``out`` = ``mask`` with every 4-connected background piece of a slice not reaching its border set."""
+def _fill_slices(mask: NDArray[np.uint8], out: NDArray[np.uint8], copy: bool) -> None:  # pragma: no cover - compiled
+    """``out`` = ``mask`` with every 4-connected background piece of a slice not reaching its border set.
+
+    ``copy=False``: ``out`` already holds ``mask`` (it may be ``mask`` itself). Each slice is worked
+    on within the box of its set voxels widened by one voxel (clipped to the slice): the widening
+    rows and columns are background that reaches the slice's border, so a background piece
+    reaches the box's border exactly when it reaches the slice's.
+    """
     nk, nj, ni = mask.shape
     capacity = nj * (ni // 2 + 1)
     starts = np.empty(capacity, dtype=np.int32)
@@ -189,36 +220,53 @@ def _fill_slices(mask: NDArray[np.uint8], out: NDArray[np.uint8]) -> None:
     parent = np.empty(capacity, dtype=np.int64)
     outside = np.zeros(capacity, dtype=np.bool_)
     for k in range(nk):
-        r = 0
+        if copy:
+            out[k] = mask[k]
+        j0, j1, i0, i1 = nj, 0, ni, 0
         for j in range(nj):
-            row_ptr[j] = r
-            i = 0
-            while i < ni:
+            for i in range(ni):
+                if mask[k, j, i] != 0:
+                    j0 = min(j0, j)
+                    j1 = j + 1
+                    i0 = min(i0, i)
+                    break
+            if j1 == j + 1:
+                for i in range(ni - 1, i0 - 1, -1):
+                    if mask[k, j, i] != 0:
+                        i1 = max(i1, i + 1)
+                        break
+        if j1 == 0:
+            continue
+        j0, j1, i0, i1 = max(j0 - 1, 0), min(j1 + 1, nj), max(i0 - 1, 0), min(i1 + 1, ni)
+        rows = j1 - j0
+        r = 0
+        for j in range(j0, j1):
+            row_ptr[j - j0] = r
+            i = i0
+            while i < i1:
                 if mask[k, j, i] == 0:
                     s = i
-                    while i < ni and mask[k, j, i] == 0:
+                    while i < i1 and mask[k, j, i] == 0:
                         i += 1
                     starts[r] = s
                     ends[r] = i
                     r += 1
                 else:
                     i += 1
-        row_ptr[nj] = r
+        row_ptr[rows] = r
         for x in range(r):
             parent[x] = x
             outside[x] = False
-        for j in range(1, nj):
+        for j in range(1, rows):
             _join_rows(parent, row_ptr, starts, ends, j, j - 1, 0)
-        for j in range(nj):
+        for j in range(rows):
             for x in range(row_ptr[j], row_ptr[j + 1]):
-                if j == 0 or j == nj - 1 or starts[x] == 0 or ends[x] == ni:
+                if j == 0 or j == rows - 1 or starts[x] == i0 or ends[x] == i1:
                     outside[find(parent, x)] = True
-        for j in range(nj):
-            for i in range(ni):
-                out[k, j, i] = 1 if mask[k, j, i] != 0 else 0
+        for j in range(rows):
             for x in range(row_ptr[j], row_ptr[j + 1]):
                 if not outside[find(parent, x)]:
-                    out[k, j, starts[x]:ends[x]] = 1
+                    out[k, j0 + j, starts[x]:ends[x]] = 1
 
 
 def fill_slice_holes(mask: NDArray[np.bool_] | NDArray[np.uint8]) -> NDArray[np.bool_]:
@@ -228,7 +276,15 @@ def fill_slice_holes(mask: NDArray[np.bool_] | NDArray[np.uint8]) -> NDArray[np.
     slice's border: the result of ``scipy.ndimage.binary_fill_holes`` on each slice.
     """
     array = np.asarray(mask)
-    as_bytes = np.ascontiguousarray(array if array.dtype == np.uint8 else array.astype(bool)).view(np.uint8)
+    as_bytes = np.ascontiguousarray(array if array.dtype == np.uint8 else array.astype(bool, copy=False)).view(np.uint8)
     out = np.empty(array.shape, dtype=np.uint8)
-    _fill_slices(as_bytes, out)
+    _fill_slices(as_bytes, out, True)
     return out.view(np.bool_)
+
+
+def fill_slices_in_place(mask: NDArray[np.uint8]) -> None:
+    """:func:`fill_slice_holes` written into ``mask`` itself (a C-contiguous (K, J, I) 0/1 uint8 work
+    array of the caller's), without a new volume-sized array."""
+    if mask.dtype != np.uint8 or mask.ndim != 3 or not mask.flags.c_contiguous:
+        raise ValueError("fill_slices_in_place needs a C-contiguous (K, J, I) uint8 array")
+    _fill_slices(mask, mask, False)

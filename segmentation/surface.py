@@ -88,6 +88,8 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+from numba.core import types
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from segmentation.surface_quality import (
@@ -400,12 +402,12 @@ def _smooth_points(points: NDArray[np.float64], triangles: NDArray[np.int64], *,
     if topology is None:
         topology = mesh_topology(triangles, n)
     manifold = topology["n_nonmanifold_edges"] == 0 and topology["n_nonmanifold_vertices"] == 0
+    oriented = bool(topology["closed"] and topology["consistently_oriented"] and topology["n_degenerate"] == 0)
     p = _windowed_sinc(p0, triangles, iterations=iterations, passband=passband, manifold=manifold)
     if max_shift is not None:
         p = p0 + np.clip(p - p0, -max_shift, max_shift)
     active = _junction_free(triangles, n, face_patch)
     if compensation_steps > 0 and active.any():
-        oriented = bool(topology["closed"] and topology["consistently_oriented"] and topology["n_degenerate"] == 0)
         indptr, indices = (_adjacency_oriented if oriented else _adjacency)(
             np.ascontiguousarray(triangles, dtype=np.int64), n, active)
         for _ in range(_COMPENSATION_ROUNDS):
@@ -515,7 +517,9 @@ def _volume_groups(points: NDArray[np.float64], triangles: NDArray[np.int64],
             piece_volume -= np.bincount(pairs[:, 0], minlength=n_pieces) if len(pairs) else 0.0
         new_group = np.full(n_pieces, region, dtype=np.int64)
         new_group[isolated] = len(targets) + np.arange(isolated.size)
-        moved = np.isin(piece, isolated)
+        moved = np.zeros(n_pieces, dtype=bool)
+        moved[isolated] = True
+        moved = moved[piece]
         ahead[faces[moved]] = new_group[piece[moved]]
         targets[region] -= float(piece_volume[isolated].sum())
         targets.extend(piece_volume[isolated].tolist())
@@ -553,16 +557,31 @@ def _added_voxel_kernel(points: NDArray[np.float64], triangles: NDArray[np.int64
 
 
 def _face_pieces(triangles: NDArray[np.int64], n_points: int) -> NDArray[np.int64]:
-    """(M,) connected piece (through shared vertices) of each triangle, numbered from 0."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """(M,) connected piece (through shared vertices) of each triangle, numbered from 0 in the order
+    of the pieces' smallest vertex index (the numbering of ``scipy.sparse.csgraph.connected_components``)."""
+    return _face_pieces_kernel(np.ascontiguousarray(triangles, dtype=np.int64), int(n_points))
 
-    rows = np.concatenate([triangles[:, 0], triangles[:, 1]])
-    cols = np.concatenate([triangles[:, 1], triangles[:, 2]])
-    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n_points, n_points))
-    _, vertex_piece = connected_components(graph, directed=False)
-    _, piece = np.unique(vertex_piece[triangles[:, 0]], return_inverse=True)
-    return piece.astype(np.int64)
+
+@njit(cache=True)
+def _face_pieces_kernel(triangles: NDArray[np.int64], n: int) -> NDArray[np.int64]:  # pragma: no cover - compiled
+    parent = np.arange(n)
+    for f in range(triangles.shape[0]):
+        union(parent, triangles[f, 0], triangles[f, 1])
+        union(parent, triangles[f, 1], triangles[f, 2])
+    rank = np.full(n, -1, dtype=np.int64)
+    root = np.empty(triangles.shape[0], dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        root[f] = find(parent, triangles[f, 0])
+        rank[root[f]] = 0
+    count = 0
+    for v in range(n):  # roots are the smallest members: number the pieces in vertex order
+        if rank[v] == 0:
+            rank[v] = count
+            count += 1
+    piece = np.empty(triangles.shape[0], dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        piece[f] = rank[root[f]]
+    return piece
 
 
 def _group_volumes(points: NDArray[np.float64], triangles: NDArray[np.int64], ahead: NDArray[np.int64],
@@ -819,6 +838,27 @@ _CRITICAL, _CANDIDATES = _critical_tables()
 
 
 @njit(cache=True, inline="always")
+def _row_extent(row: NDArray[Any]) -> tuple[int, int]:  # pragma: no cover - compiled
+    """First and last index of a nonzero value of a 1-D array, ``(n, -1)`` when it is all zero.
+
+    An OR over the row first (vectorised): most rows of a label map crop are empty.
+    """
+    n = row.shape[0]
+    seen = 0
+    for i in range(n):
+        seen |= row[i] != 0
+    if not seen:
+        return n, -1
+    lo = 0
+    while row[lo] == 0:
+        lo += 1
+    hi = n - 1
+    while row[hi] == 0:
+        hi -= 1
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
 def _fix_block(labels: NDArray[Any], k: int, j: int, i: int, block: NDArray[np.int64], critical: NDArray[np.bool_],
                candidates: NDArray[np.int64], changed: NDArray[np.int64], n_changed: int
                ) -> int:  # pragma: no cover - compiled
@@ -879,25 +919,24 @@ def _fix_block(labels: NDArray[Any], k: int, j: int, i: int, block: NDArray[np.i
 
 
 @njit(cache=True)
-def _well_compose_kernel(labels: NDArray[Any], critical: NDArray[np.bool_], candidates: NDArray[np.int64]
-                         ) -> int:  # pragma: no cover - compiled
+def _well_compose_kernel(labels: NDArray[Any], critical: NDArray[np.bool_], candidates: NDArray[np.int64],
+                         added_mask: NDArray[np.uint8]) -> int:  # pragma: no cover - compiled
     """Fill background voxels until no label has a critical 2x2x2 configuration; returns voxels added.
 
     One pass over every block holding a labelled voxel (blocks of background alone are uniform);
     after it only the blocks holding a voxel filled in the previous pass can have become
-    critical, so later passes visit those alone (in scan order).
+    critical, so later passes visit those alone (in scan order). Each filled voxel (background
+    before, filled once) is set in the flat ``added_mask`` if it has the array's size (else it is
+    left alone).
     """
+    mark = added_mask.shape[0] == labels.size
     nk, nj, ni = labels.shape
     # Extent of the labelled voxels of each row (k, j) along i.
     row_lo = np.full((nk, nj), ni, dtype=np.int64)
     row_hi = np.full((nk, nj), -1, dtype=np.int64)
     for k in range(nk):
         for j in range(nj):
-            for i in range(ni):
-                if labels[k, j, i] != 0:
-                    if row_lo[k, j] == ni:
-                        row_lo[k, j] = i
-                    row_hi[k, j] = i
+            row_lo[k, j], row_hi[k, j] = _row_extent(labels[k, j])
     block = np.empty(8, dtype=np.int64)
     changed = np.empty(1024, dtype=np.int64)
     n_changed = 0
@@ -913,6 +952,9 @@ def _well_compose_kernel(labels: NDArray[Any], critical: NDArray[np.bool_], cand
                     grown[:n_changed] = changed[:n_changed]
                     changed = grown
     added = n_changed
+    if mark:
+        for e in range(n_changed):
+            added_mask[changed[e]] = 1
     while n_changed > 0:
         # Blocks (by their lowest corner) that contain a voxel filled in the last pass.
         blocks = np.empty(8 * n_changed, dtype=np.int64)
@@ -940,6 +982,9 @@ def _well_compose_kernel(labels: NDArray[Any], critical: NDArray[np.bool_], cand
                 grown[:n_changed] = changed[:n_changed]
                 changed = grown
         added += n_changed
+        if mark:
+            for e in range(n_changed):
+                added_mask[changed[e]] = 1
     return added
 
 
@@ -953,8 +998,11 @@ def _compact_crop(array: NDArray[Any], lut: NDArray[Any], box: NDArray[np.int64]
     k0, j0, i0, k1, j1, i1 = box[0], box[1], box[2], box[3], box[4], box[5]
     out = np.zeros((k1 - k0 + 2 * pad, j1 - j0 + 2 * pad, i1 - i0 + 2 * pad), dtype=lut.dtype)
     size = lut.shape[0]
+    skip_zero_rows = size == 0 or lut[0] == 0
     for k in range(k0, k1):
         for j in range(j0, j1):
+            if skip_zero_rows and _row_extent(array[k, j, i0:i1])[1] < 0:  # all zero: background
+                continue
             for i in range(i0, i1):
                 value = array[k, j, i]
                 if 0 <= value < size:
@@ -962,48 +1010,140 @@ def _compact_crop(array: NDArray[Any], lut: NDArray[Any], box: NDArray[np.int64]
     return out
 
 
-@njit(cache=True)
-def _differing_neighbours(compact: NDArray[Any], axis: int
-                          ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:  # pragma: no cover
-    """``np.nonzero(a != b)`` for ``a``, ``b`` the array without its last / first layer along ``axis``
-    (0: i, 1: j, 2: k): the (k, j, i) of voxels whose +axis neighbour has another label, in C order."""
-    nk, nj, ni = compact.shape
-    dk = 1 if axis == 2 else 0
-    dj = 1 if axis == 1 else 0
-    di = 1 if axis == 0 else 0
-    count = 0
-    for k in range(nk - dk):
-        for j in range(nj - dj):
-            for i in range(ni - di):
-                if compact[k, j, i] != compact[k + dk, j + dj, i + di]:
-                    count += 1
-    ks = np.empty(count, dtype=np.int64)
-    js = np.empty(count, dtype=np.int64)
-    is_ = np.empty(count, dtype=np.int64)
-    n = 0
-    for k in range(nk - dk):
-        for j in range(nj - dj):
-            for i in range(ni - di):
-                if compact[k, j, i] != compact[k + dk, j + dj, i + di]:
-                    ks[n] = k
-                    js[n] = j
-                    is_[n] = i
-                    n += 1
-    return ks, js, is_
-
-
-def _well_compose(compact: NDArray[Any], *, copy: bool = True) -> tuple[NDArray[Any], int]:
+def _well_compose(compact: NDArray[Any], *, copy: bool = True, added: NDArray[np.bool_] | None = None
+                  ) -> tuple[NDArray[Any], int]:
     """A copy of ``compact`` where no label touches itself only along a voxel edge or at a corner.
 
     Background voxels are given to the label at each such configuration (so a rib running
     diagonally through the voxels becomes face-connected); the voxel faces of the result form a
     2-manifold for every label that is not wedged against another label. Returns the new array
     and the number of voxels added. The volume targets stay the original voxel counts.
-    ``copy=False`` changes (a C-contiguous) ``compact`` in place instead.
+    ``copy=False`` changes (a C-contiguous) ``compact`` in place instead; ``added`` (a C-contiguous
+    bool array of its shape) gets the filled voxels set.
     """
     out = np.ascontiguousarray(compact).copy() if copy else compact
-    added = _well_compose_kernel(out, _CRITICAL, _CANDIDATES)
-    return out, int(added)
+    mask = np.zeros(0, dtype=np.uint8) if added is None else added.reshape(-1).view(np.uint8)
+    n_added = _well_compose_kernel(out, _CRITICAL, _CANDIDATES, mask)
+    return out, int(n_added)
+
+
+@intrinsic
+def _popcount(typingctx: Any, x: Any) -> Any:  # pragma: no cover - compiled
+    """Set bits of a uint64 (LLVM ``llvm.ctpop``)."""
+    signature = types.uint64(types.uint64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.ctpop(args[0])
+
+    return signature, codegen
+
+
+@njit(cache=True)
+def _voxel_faces_kernel(compact: NDArray[Any]) -> tuple[NDArray[np.int64], NDArray[np.int64],
+                                                         NDArray[np.int64]]:  # pragma: no cover - compiled
+    """Sorted used corner keys (U,), triangles (2Q, 3) into them and sides (2Q, 2) of :func:`_voxel_faces`.
+
+    Quads are made axis by axis (faces normal to i, j, k), each in C order of the voxel below the
+    face; a corner's key is ``ci + (I + 1) (cj + (J + 1) ck)``. Only the labelled extent of each
+    row (and its neighbour rows) is scanned. The used corners are marked in a bitmap of the corner
+    lattice, so a corner's vertex number (its rank among the used keys, as ``np.unique`` gives it)
+    is a popcount.
+    """
+    nk, nj, ni = compact.shape
+    row_lo = np.full((nk, nj), ni, dtype=np.int64)
+    row_hi = np.full((nk, nj), -1, dtype=np.int64)
+    for k in range(nk):
+        for j in range(nj):
+            row_lo[k, j], row_hi[k, j] = _row_extent(compact[k, j])
+    s1 = ni + 1
+    s2 = (ni + 1) * (nj + 1)
+    strides = np.array([1, s1, s2], dtype=np.int64)
+    quads = np.empty((0, 4), dtype=np.int64)
+    sides = np.empty((0, 2), dtype=np.int64)
+    for fill in range(2):  # count, then fill
+        q = 0
+        for axis in range(3):
+            dk = 1 if axis == 2 else 0
+            dj = 1 if axis == 1 else 0
+            di = 1 if axis == 0 else 0
+            sa = strides[axis]
+            su = strides[(axis + 1) % 3]
+            sw = strides[(axis + 2) % 3]
+            for k in range(nk - dk):
+                for j in range(nj - dj):
+                    lo = min(row_lo[k, j], row_lo[k + dk, j + dj])
+                    hi = max(row_hi[k, j], row_hi[k + dk, j + dj])
+                    if hi < 0:
+                        continue
+                    for i in range(max(lo - di, 0), min(hi + 1, ni - di)):
+                        la = np.int64(compact[k, j, i])
+                        lb = np.int64(compact[k + dk, j + dj, i + di])
+                        if la == lb:
+                            continue
+                        if fill:
+                            if lb == 0:
+                                first, second = la, np.int64(0)
+                            elif la == 0:
+                                first, second = lb, np.int64(0)
+                            else:
+                                first, second = min(la, lb), max(la, lb)
+                            key0 = i + j * s1 + k * s2 + sa
+                            if first == la:  # counter-clockwise around +axis: normal from la to lb
+                                quads[q, 0] = key0
+                                quads[q, 1] = key0 + su
+                                quads[q, 2] = key0 + su + sw
+                                quads[q, 3] = key0 + sw
+                            else:
+                                quads[q, 0] = key0 + sw
+                                quads[q, 1] = key0 + su + sw
+                                quads[q, 2] = key0 + su
+                                quads[q, 3] = key0
+                            sides[q, 0] = first
+                            sides[q, 1] = second
+                        q += 1
+        if not fill:
+            quads = np.empty((q, 4), dtype=np.int64)
+            sides = np.empty((q, 2), dtype=np.int64)
+    n_keys = s2 * (nk + 1)
+    bits = np.zeros(n_keys // 64 + 1, dtype=np.uint64)
+    for q in range(quads.shape[0]):
+        for c in range(4):
+            key = quads[q, c]
+            bits[key >> 6] |= np.uint64(1) << np.uint64(key & 63)
+    before = np.empty(bits.shape[0], dtype=np.int64)  # used keys in the words before
+    total = 0
+    for w in range(bits.shape[0]):
+        before[w] = total
+        total += np.int64(_popcount(bits[w]))
+    used_keys = np.empty(total, dtype=np.int64)
+    u = 0
+    for w in range(bits.shape[0]):
+        word = bits[w]
+        b = 0
+        while word != 0:
+            if word & np.uint64(1):
+                used_keys[u] = w * 64 + b
+                u += 1
+            word >>= np.uint64(1)
+            b += 1
+    triangles = np.empty((2 * quads.shape[0], 3), dtype=np.int64)
+    both_sides = np.empty((2 * quads.shape[0], 2), dtype=np.int64)
+    vertex = np.empty(4, dtype=np.int64)
+    for q in range(quads.shape[0]):
+        for c in range(4):
+            key = quads[q, c]
+            low = bits[key >> 6] & ((np.uint64(1) << np.uint64(key & 63)) - np.uint64(1))
+            vertex[c] = before[key >> 6] + np.int64(_popcount(low))
+        triangles[2 * q, 0] = vertex[0]
+        triangles[2 * q, 1] = vertex[1]
+        triangles[2 * q, 2] = vertex[2]
+        triangles[2 * q + 1, 0] = vertex[0]
+        triangles[2 * q + 1, 1] = vertex[2]
+        triangles[2 * q + 1, 2] = vertex[3]
+        for r in range(2):
+            both_sides[2 * q + r, 0] = sides[q, 0]
+            both_sides[2 * q + r, 1] = sides[q, 1]
+    return used_keys, triangles, both_sides
 
 
 def _voxel_faces(compact: NDArray[Any], offset_ijk: NDArray[np.int64]
@@ -1017,8 +1157,10 @@ def _voxel_faces(compact: NDArray[Any], offset_ijk: NDArray[np.int64]
 
     Returns
     -------
-    points : (N, 3) voxel corners in full-grid (i, j, k) index coordinates.
-    triangles : (M, 3) two per face; normal from ``sides[:, 0]`` to ``sides[:, 1]``.
+    points : (N, 3) voxel corners in full-grid (i, j, k) index coordinates, in C order of the
+        corner lattice.
+    triangles : (M, 3) two per face (faces normal to i, then j, then k, each in C order of
+        their voxels); normal from ``sides[:, 0]`` to ``sides[:, 1]``.
     sides : (M, 2) labels on either side: background (0) always in column 1, otherwise
         column 0 < column 1 (the convention of ``vtkSurfaceNets3D``'s ``BoundaryLabels``).
 
@@ -1029,52 +1171,18 @@ def _voxel_faces(compact: NDArray[Any], offset_ijk: NDArray[np.int64]
     filter (VTK 9.7) splits points at non-manifold voxel configurations in a way that left
     zero-width cracks and inconsistently wound triangles on thin diagonal structures (ribs);
     this construction is consistently oriented by design, and non-manifold edges and
-    vertices are split per region by :func:`_make_manifold`.
+    vertices are split per region by :func:`_make_manifold`. One numba pass (with a bitmap of the
+    corners in use) instead of numpy's sort of every corner key.
     """
     _, J, I = compact.shape  # noqa: E741 - i, j, k axes
-    quads: list[NDArray[np.int64]] = []
-    quad_sides: list[NDArray[np.int64]] = []
-    # Corner lattice: corner (ci, cj, ck) sits at voxel-index position (ci - 0.5, cj - 0.5, ck - 0.5).
-    stride = np.array([1, I + 1, (I + 1) * (J + 1)], dtype=np.int64)
-    for axis in range(3):  # 0: faces normal to i, 1: to j, 2: to k
-        array_axis = 2 - axis
-        k, j, i = _differing_neighbours(compact, axis)
-        la = compact[k, j, i].astype(np.int64)
-        shifted = [k, j, i]
-        shifted[array_axis] = shifted[array_axis] + 1
-        lb = compact[tuple(shifted)].astype(np.int64)
-        # Corners of the face between voxel (i, j, k) and its +axis neighbour, counter-clockwise
-        # around +axis: u and w are the two other axes, in right-handed order.
-        base = np.stack([i, j, k], axis=1).astype(np.int64)
-        base[:, axis] += 1
-        u, w = (axis + 1) % 3, (axis + 2) % 3
-        du = np.zeros(3, np.int64)
-        du[u] = 1
-        dw = np.zeros(3, np.int64)
-        dw[w] = 1
-        key0 = base @ stride
-        corners = np.stack([key0, key0 + du @ stride, key0 + (du + dw) @ stride, key0 + dw @ stride], axis=1)
-        # Normal +axis points from la to lb; flip where the convention wants lb -> la.
-        first = np.where(lb == 0, la, np.where(la == 0, lb, np.minimum(la, lb)))
-        second = np.where((la == 0) | (lb == 0), 0, np.maximum(la, lb))
-        flip = first != la
-        corners[flip] = corners[flip][:, ::-1]
-        quads.append(corners)
-        quad_sides.append(np.stack([first, second], axis=1))
-    corner_keys = np.concatenate(quads)
-    sides = np.concatenate(quad_sides)
-    if len(corner_keys) == 0:
+    used_keys, triangles, sides = _voxel_faces_kernel(np.ascontiguousarray(compact))
+    if len(triangles) == 0:
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 2), np.int64)
-    used_keys, inverse = np.unique(corner_keys.ravel(), return_inverse=True)
-    q = inverse.reshape(-1, 4)
-    triangles = np.empty((2 * len(q), 3), dtype=np.int64)
-    triangles[0::2] = q[:, [0, 1, 2]]
-    triangles[1::2] = q[:, [0, 2, 3]]
     ci = used_keys % (I + 1)
     cj = (used_keys // (I + 1)) % (J + 1)
     ck = used_keys // ((I + 1) * (J + 1))
     points = np.stack([ci, cj, ck], axis=1).astype(np.float64) - 0.5 + np.asarray(offset_ijk, dtype=np.float64)
-    return points, triangles, np.repeat(sides, 2, axis=0)
+    return points, triangles, sides
 
 
 def _settings(smoothing_iterations: int, smoothing_passband: float, target_reduction: float, repair: bool
@@ -1106,10 +1214,14 @@ def _count_and_box(array: NDArray[Any], lut: NDArray[np.int64], n_labels: int
     nk, nj, ni = array.shape
     box = np.array([nk, nj, ni, 0, 0, 0], dtype=np.int64)
     size = lut.shape[0]
+    zero_is_background = size == 0 or lut[0] == 0
     for k in range(nk):
         for j in range(nj):
             row_lo = ni
             row_hi = -1
+            if zero_is_background and _row_extent(array[k, j])[1] < 0:  # an empty row: background only
+                counts[0] += ni
+                continue
             for i in range(ni):
                 value = array[k, j, i]
                 label = lut[value] if 0 <= value < size else 0
@@ -1162,13 +1274,13 @@ def _build_surfaces(label_map: LabelMap, chosen: list[Segment], *, smoothing_ite
     # Two layers of padding: the inner one may take voxels that make the segments well-composed,
     # the outer one stays background so that surfaces touching the grid border close.
     padded = _compact_crop(np.ascontiguousarray(array), lut, box, 2)
-    before = padded.copy()
-    padded, n_added = _well_compose(padded, copy=False)
+    added = np.zeros(padded.shape, dtype=bool)  # the voxels well-composing fills (pages touched only there)
+    padded, n_added = _well_compose(padded, copy=False, added=added)
     report(progress, 1, total, "extracting surfaces (voxel faces / surface nets)")
     offset = np.array([i0 - 2, j0 - 2, k0 - 2])
     points, triangles, sides = _voxel_faces(padded, offset)
-    added_voxel = _added_voxel_behind(points, triangles, padded != before, offset) if n_added else None
-    del before
+    added_voxel = _added_voxel_behind(points, triangles, added, offset) if n_added else None
+    del added
     patch_code = sides[:, 0] * (n_labels + 1) + sides[:, 1]
     # Topology does not depend on positions: one analysis serves smoothing, decimation and, while the
     # triangles stay these, the checks (for one segment its region is the whole surface).

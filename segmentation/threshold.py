@@ -18,13 +18,25 @@ from workstation.model.volume import Volume
 
 def threshold(volume: Volume, *, lower: float = -np.inf, upper: float = np.inf,
               within: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
-    """(K, J, I) mask of voxels with ``lower <= value <= upper``, optionally only ``within`` a mask."""
+    """(K, J, I) mask of voxels with ``lower <= value <= upper``, optionally only ``within`` a mask.
+
+    An unbounded side (``-inf``, ``inf``) is not compared (one pass over the volume less); the mask is
+    combined in place.
+    """
     if lower > upper:
         raise ValueError(f"threshold: lower ({lower}) is above upper ({upper})")
-    mask = (volume.array >= lower) & (volume.array <= upper)
+    if within is not None and within.shape != volume.shape:
+        raise ValueError(f"threshold: 'within' has shape {within.shape}, the volume {volume.shape}")
+    array = volume.array
+    if lower != -np.inf:
+        mask = array >= lower
+        if upper != np.inf:
+            mask &= array <= upper
+    elif upper != np.inf:
+        mask = array <= upper
+    else:
+        mask = ~np.isnan(array) if array.dtype.kind == "f" else np.ones(array.shape, dtype=bool)
     if within is not None:
-        if within.shape != volume.shape:
-            raise ValueError(f"threshold: 'within' has shape {within.shape}, the volume {volume.shape}")
         mask &= within
     return mask
 

@@ -19,7 +19,11 @@ Timed, median of ``--runs`` after a warm-up (numba compilation):
   rows 180-339, columns 100-259: liver, IVC, T12) with denser strokes (eroded structures on
   every third slice) so that both methods are well posed; it is far too slow on the full volume;
 * peer 2: SimpleITK ``ConfidenceConnected`` region growing of the liver from the liver strokes on
-  the full volume (one structure, no competition: a simpler task, listed for scale).
+  the full volume (one structure, no competition: a simpler task, listed for scale);
+* the preparation's filters on the full volume, alternating with their reference:
+  ``segmentation.gaussian_filters`` (smoothing at 1 mm and gradient magnitude at 1.5 mm, truncated
+  at 3 sigma, as grow-from-seeds uses them) against ``scipy.ndimage.gaussian_filter`` computing the
+  same (checked: largest absolute difference).
 
 Run from the project root::
 
@@ -271,12 +275,46 @@ def main() -> None:
     sitk_check = (f"liver_dice_ours_vs_peer={dice(ours_liver, sitk_mask):.3f},"
                   f"liver_ref_dice_ours={dice(ours_liver, liver):.3f}/peer={dice(sitk_mask, liver):.3f}")
 
+    # --- the preparation's filters vs scipy.ndimage, alternating ---------------------------------------
+    from segmentation.gaussian_filters import gaussian_filter, gradient_magnitude
+
+    spacing = np.asarray(big.spacing_mm, dtype=float)[::-1]
+    image32 = big.array.astype(np.float32)
+
+    def ours_filters() -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        return (gaussian_filter(image32, 1.0 / spacing, truncate=3.0),
+                gradient_magnitude(image32, 1.5 / spacing, spacing, truncate=3.0))
+
+    def scipy_filters() -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        smooth = ndimage.gaussian_filter(image32, 1.0 / spacing, mode="nearest", truncate=3.0)
+        squared = np.zeros(image32.shape, np.float32)
+        for axis in range(3):
+            order = [0, 0, 0]
+            order[axis] = 1
+            derivative = ndimage.gaussian_filter(image32, 1.5 / spacing, order=order, mode="nearest", truncate=3.0)
+            derivative /= np.float32(spacing[axis])
+            squared += derivative * derivative
+        return smooth, np.sqrt(squared)
+
+    ours_out, scipy_out = ours_filters(), scipy_filters()  # warm-up
+    filter_difference = max(float(np.abs(a - b).max()) for a, b in zip(ours_out, scipy_out, strict=True))
+    del ours_out, scipy_out
+    ours_filter_times, scipy_filter_times = [], []
+    for run in range(args.runs):
+        order = [(ours_filter_times, ours_filters), (scipy_filter_times, scipy_filters)]
+        for times, function in order if run % 2 == 0 else order[::-1]:
+            times.append(timed(function)[0])
+    ours_filter_s, scipy_filter_s = statistics.median(ours_filter_times), statistics.median(scipy_filter_times)
+
     print(f"INFO grow_{name}_s={grow_s:.3f} update_s={update_s:.3f}")
     print(f"INFO update_vs_recompute speedup={grow_s / update_s:.1f} equal_to_recomputation={exact}")
     print(f"BENCH name=grow_crop_{crop_name} ours_s={ours_s:.3f} peer=skimage.random_walker peer_s={peer_s:.3f} "
           f"ratio={peer_s / ours_s:.1f} check={agreement},{vs_reference}")
     print(f"BENCH name=grow_{name}_vs_liver_region_growing ours_s={grow_s:.3f} peer=SimpleITK.ConfidenceConnected "
           f"peer_s={sitk_s:.3f} ratio={sitk_s / grow_s:.2f} check={sitk_check}")
+    print(f"BENCH name=grow_filters_{name} ours_s={ours_filter_s:.3f} peer=scipy.ndimage.gaussian_filter "
+          f"peer_s={scipy_filter_s:.3f} ratio={scipy_filter_s / ours_filter_s:.1f} "
+          f"check=max_abs_difference={filter_difference:.3g}")
 
 
 if __name__ == "__main__":

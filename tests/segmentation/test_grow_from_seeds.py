@@ -102,6 +102,43 @@ def test_voxels_outside_the_region_of_interest_are_zero() -> None:
     assert np.all(labels[max(0, 10 - int(margin[0])):11 + int(margin[0]), 30:43, 30:43] > 0)
 
 
+def test_boundary_and_intensity_maps_equal_the_scipy_filters() -> None:
+    """The multi-threaded filters feed the same quantised maps as scipy's gaussian_filter on a halo block."""
+    from segmentation import grow_from_seeds as module
+
+    volume, truth = phantom()
+    seeds = np.zeros(truth.shape, np.uint8)
+    seeds[12, 30:33, 30:33] = 1
+    seeds[12, 60:63, 60:63] = 2
+    grower = SeedGrower(volume, roi_margin_mm=10.0, smoothing_mm=1.0, edge_scale_mm=1.5)
+    grower.update(seeds)
+    state = grower._state
+    roi = state.roi
+    assert roi[2].start > 0 and roi[1].stop < truth.shape[1]  # the filters read a halo around the ROI
+    spacing_kji = np.array(SPACING_MM)[::-1]
+    outer = tuple(slice(max(0, s.start - 8), s.stop + 8) for s in roi)
+    block = volume.array[outer].astype(np.float32)
+    inner = tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(roi, outer, strict=True))
+    feat = ndimage.gaussian_filter(block, 1.0 / spacing_kji, mode="nearest", truncate=3.0)[inner]
+    squared = np.zeros(feat.shape, np.float32)
+    for axis in range(3):
+        order = [0, 0, 0]
+        order[axis] = 1
+        derivative = ndimage.gaussian_filter(block, 1.5 / spacing_kji, order=order, mode="nearest",
+                                             truncate=3.0)[inner]
+        derivative /= np.float32(spacing_kji[axis])
+        squared += derivative * derivative
+    low, high = float(feat.min()), float(feat.max())
+    quantised = ((feat.astype(np.float64) - low) * (65535 / (high - low)) + 0.5).astype(np.int64)
+    noise = state.noise / (65535 / (high - low))  # back to intensity units
+    levels = np.minimum(np.rint(np.sqrt(squared) / np.float32(module._LEVEL_STEP * noise)), module._MAX_LEVEL)
+    word = state.word.reshape(state.padded_shape)[1:-1, 1:-1, 1:-1]
+    edge = state.edge.reshape(state.padded_shape)[1:-1, 1:-1, 1:-1]
+    assert np.count_nonzero((word & 0xFFFF) != quantised) <= quantised.size // 10_000
+    assert np.count_nonzero(edge != levels) <= levels.size // 10_000
+    assert np.abs(edge.astype(np.int64) - levels).max() <= 1
+
+
 # ------------------------------------------------------------------------------------------------
 # incremental session: adding strokes gives exactly what a recomputation gives
 # ------------------------------------------------------------------------------------------------

@@ -101,27 +101,8 @@ def _across_rows(rows: NDArray[np.float32], here: int, weights: NDArray[np.float
 def _k_slice(block: NDArray[np.float32], k: int, weights: NDArray[np.float64], symmetry: int,
              acc: NDArray[np.float64], out: NDArray[np.float32]) -> None:
     """``out[j]`` = filter output along k at slice ``k`` of ``block``, for every row j (as :func:`_across_rows`)."""
-    r = weights.size // 2
-    last = block.shape[0] - 1
-    ni = block.shape[2]
-    centre = weights[r]
     for j in range(block.shape[1]):
-        a = block[k, j]
-        for i in range(ni):
-            acc[i] = np.float64(a[i]) * centre
-        for t in range(r, 0, -1):
-            w = weights[r - t]
-            a = block[max(k - t, 0), j]
-            b = block[min(k + t, last), j]
-            if symmetry > 0:
-                for i in range(ni):
-                    acc[i] += (np.float64(a[i]) + np.float64(b[i])) * w
-            else:
-                for i in range(ni):
-                    acc[i] += (np.float64(a[i]) - np.float64(b[i])) * w
-        row = out[j]
-        for i in range(ni):
-            row[i] = np.float32(acc[i])
+        _across_rows(block[:, j], k, weights, symmetry, acc, out[j])
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -40,8 +40,10 @@ the cost.
 Where the time of a full computation goes (512x512x100 CT, 2 cores): about 0.5 s preparing the
 maps (the Gaussian filters of :mod:`segmentation.gaussian_filters`, equal to scipy's but
 slice-wise and on both cores; quantisation and packing with numba ``prange``) and 6-7 s in the
-single-threaded path kernel, which is bound by memory latency: the flood of a level visits
-voxels spread over the volume (its queue entries are prefetched a few steps ahead).
+single-threaded path kernel (26 M pops, 8 M of them stale, 35 M pushes), about 250 ns per voxel
+where a plain breadth-first flood of the same volume takes 35 ns: the bucket queues and the
+level-by-level order, whose floods visit voxels spread over the volume (queue entries are
+prefetched a few steps ahead), cost the rest.
 """
 
 from __future__ import annotations

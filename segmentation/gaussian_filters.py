@@ -191,7 +191,8 @@ def _gradient_kernel(
 
 
 def _checked(array: NDArray[np.floating], inner: tuple[slice, slice, slice] | None
-             ) -> tuple[NDArray[np.float32], list[tuple[int, int]]]:
+             ) -> tuple[NDArray[np.float32], tuple[int, int, int], NDArray[np.float32]]:
+    """(float32 contiguous ``array``, start of ``inner`` along k, j, i, an empty float32 output of its shape)."""
     if array.ndim != 3:
         raise ValueError(f"gaussian filters: a 3-D array is needed, got shape {array.shape}")
     array = np.ascontiguousarray(array, dtype=np.float32)
@@ -203,7 +204,8 @@ def _checked(array: NDArray[np.floating], inner: tuple[slice, slice, slice] | No
         if step != 1:
             raise ValueError("gaussian filters: the inner region must be contiguous slices")
         ranges.append((start, max(start, stop)))
-    return array, ranges
+    out = np.empty(tuple(stop - start for start, stop in ranges), dtype=np.float32)
+    return array, tuple(start for start, _ in ranges), out  # type: ignore[return-value]
 
 
 def gaussian_filter(
@@ -228,11 +230,10 @@ def gaussian_filter(
     (K', J', I') float32 array
         The smoothed ``inner`` part.
     """
-    block, ranges = _checked(array, inner)
-    out = np.empty(tuple(stop - start for start, stop in ranges), dtype=np.float32)
+    block, starts, out = _checked(array, inner)
     if out.size:
         weights = [w for s in sigma for w in correlation_weights(float(s), 0, truncate)]
-        _smooth_kernel(block, *weights, *(start for start, _ in ranges), out)
+        _smooth_kernel(block, *weights, *starts, out)
     return out
 
 
@@ -263,12 +264,11 @@ def gradient_magnitude(
     -------
     (K', J', I') float32 array
     """
-    block, ranges = _checked(array, inner)
-    out = np.empty(tuple(stop - start for start, stop in ranges), dtype=np.float32)
+    block, starts, out = _checked(array, inner)
     if out.size:
         smooth = tuple(w for s in sigma for w in correlation_weights(float(s), 0, truncate))
         derivative = tuple(w for s in sigma for w in correlation_weights(float(s), 1, truncate))
         use = np.array([n >= 2 for n in block.shape])
-        _gradient_kernel(block, smooth, derivative, *(start for start, _ in ranges),
+        _gradient_kernel(block, smooth, derivative, *starts,
                          np.array(spacing, dtype=np.float32), use, out)
     return out

@@ -174,28 +174,24 @@ class Document(QObject):
 
     def add_segment(self, name: str, color_rgb: tuple[float, float, float] | None = None) -> Segment:
         """An empty segment ``name`` (unique) with a conventional colour."""
-        from segmentation.labels import color_for, next_value, set_segment
+        from workstation import segment_edits
 
         if self.label_map is None:
             raise InputError("no volume is open")
-        if any(s.name == name for s in self.segments()):
-            raise InputError(f"segment name {name!r}: already used")
-        value = next_value(self.label_map)
-        new = set_segment(self.label_map, np.zeros(self.label_map.array.shape, bool), name=name,
-                          color_rgb=color_rgb or color_for(name, value - 1))
-        self._commit(new, f"add segment {name}")
+        self._commit(segment_edits.add_segment(self.label_map, name, color_rgb=color_rgb), f"add segment {name}")
         return self.label_map.segment(name)  # type: ignore[union-attr]
 
     def remove_segment(self, name: str) -> None:
-        from segmentation.labels import remove_segment
+        from workstation import segment_edits
 
         assert self.label_map is not None
-        self._commit(remove_segment(self.label_map, name), f"remove segment {name}")
+        self._commit(segment_edits.remove_segment(self.label_map, name), f"remove segment {name}")
 
     def recolor_segment(self, name: str, color_rgb: tuple[float, float, float]) -> None:
+        from workstation import segment_edits
+
         assert self.label_map is not None
-        segments = tuple(replace(s, color_rgb=color_rgb) if s.name == name else s for s in self.label_map.segments)
-        self._commit(replace(self.label_map, segments=segments), f"recolour {name}")
+        self._commit(segment_edits.recolor_segment(self.label_map, name, color_rgb=color_rgb), f"recolour {name}")
 
     def _scratch(self) -> tuple[Case, Volume]:
         """A private case with the shown volume and label map, for work in a worker thread.
@@ -261,39 +257,28 @@ class Document(QObject):
 
     def apply_threshold(self, name: str, lower: float, upper: float) -> None:
         """Segment ``name`` becomes the voxels with ``lower <= value <= upper``."""
-        from segmentation.labels import set_segment
+        from workstation import segment_edits
 
-        assert self.label_map is not None
-        mask = self.threshold_mask(lower, upper)
-        new = set_segment(self.label_map, mask, name=name)
+        assert self.label_map is not None and self.volume is not None
+        new = segment_edits.threshold_segment(self.label_map, self.volume, name, lower=lower, upper=upper)
         self._commit(new, f"threshold {name} {lower:g}..{upper:g}")
         self.set_preview(None)
 
     def keep_largest_island(self, name: str) -> None:
-        """Segment ``name`` keeps only its largest connected piece (``segmentation.islands.keep_largest``)."""
-        from segmentation.islands import keep_largest
-        from segmentation.labels import set_segment
+        """Segment ``name`` keeps only its largest connected piece (``segment_edits.keep_largest``)."""
+        from workstation import segment_edits
 
         assert self.label_map is not None
-        mask = self.label_map.mask(name)
-        if not mask.any():
-            raise InputError(f"segment {name!r}: empty, no island to keep")
-        self._commit(set_segment(self.label_map, keep_largest(mask), name=name), f"largest island of {name}")
+        self._commit(segment_edits.keep_largest(self.label_map, name), f"largest island of {name}")
 
     def smooth_segment(self, name: str, radius_mm: float) -> None:
-        """Close then open segment ``name`` by ``radius_mm`` (``segmentation.morphology``): fills small gaps
-        and notches, removes thin spurs, as Slicer's morphological smoothing does."""
-        from segmentation.labels import set_segment
-        from segmentation.morphology import close_mask, open_mask
+        """Close then open segment ``name`` by ``radius_mm``: fills small gaps and notches, removes thin
+        spurs, as Slicer's morphological smoothing does (``segment_edits.morph``)."""
+        from workstation import segment_edits
 
-        assert self.label_map is not None and self.volume is not None
-        spacing = self.volume.spacing_mm
-        try:
-            mask = open_mask(close_mask(self.label_map.mask(name), radius_mm, spacing_mm=spacing), radius_mm,
-                             spacing_mm=spacing)
-        except ValueError as exc:
-            raise InputError(f"smoothing radius: {exc}") from None
-        self._commit(set_segment(self.label_map, mask, name=name), f"smooth {name} {radius_mm:g} mm")
+        assert self.label_map is not None
+        new = segment_edits.morph(self.label_map, name, operation="smooth", mm=radius_mm)
+        self._commit(new, f"smooth {name} {radius_mm:g} mm")
 
     def _ball(self, center_lps: ArrayLike, radius_mm: float) -> tuple[tuple[slice, ...], NDArray[np.bool_]]:
         """The box around a brush ball and the ball's mask inside it (``segmentation.editing.sphere_mask``)."""

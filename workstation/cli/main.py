@@ -25,6 +25,7 @@ EPILOG = """exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 output n
 COMMAND_MODULES = (
     "data_commands",
     "segmentation_commands",
+    "edit_commands",
     "mechanics_commands",
     "planning_commands",
     "render_commands",

@@ -1,0 +1,307 @@
+"""Edits of one segment of a label map: what ``twin edit`` and the app's segment editor call.
+
+Every function takes the label map first, the segment's name second and options keyword-only, and
+returns a new :class:`LabelMap` (the input is never modified). Geometry (points, planes, brush
+centres) is in patient LPS millimetres, sizes in mm and volumes in ml. A segment holds one label
+per voxel; operations that add voxels take them from other segments ("last write wins") unless
+``overwrite=False``, when only unlabelled voxels are taken. Bad parameters and unknown segments
+raise :class:`InputError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from segmentation import editing, islands, morphology, region_growing
+from segmentation import labels as label_ops
+from segmentation.threshold import threshold
+from workstation.errors import InputError
+from workstation.geometry import apply_affine
+from workstation.model.labelmap import LabelMap
+from workstation.model.volume import Volume
+
+Morphology = Literal["grow", "shrink", "open", "close", "smooth"]
+Combination = Literal["union", "intersect", "subtract"]
+MORPHOLOGY: tuple[Morphology, ...] = ("grow", "shrink", "open", "close", "smooth")
+COMBINATIONS: tuple[Combination, ...] = ("union", "intersect", "subtract")
+
+
+def _mask(label_map: LabelMap, name: str) -> NDArray[np.bool_]:
+    try:
+        return label_map.mask(name)
+    except KeyError:
+        raise InputError(f"segment {name!r}: not in the label map; segments: "
+                         f"{[s.name for s in label_map.segments]}") from None
+
+
+def _nonempty(label_map: LabelMap, name: str) -> NDArray[np.bool_]:
+    mask = _mask(label_map, name)
+    if not mask.any():
+        raise InputError(f"segment {name!r}: empty, nothing to edit")
+    return mask
+
+
+def _spacing_xyz(label_map: LabelMap) -> NDArray[np.float64]:
+    return np.linalg.norm(np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3], axis=0)
+
+
+def _positive(value: float, option: str) -> float:
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise InputError(f"{option}: must be a finite number > 0, got {value:g}")
+    return value
+
+
+def _points_kji(label_map: LabelMap, points_lps: ArrayLike, option: str) -> NDArray[np.int64]:
+    """(N, 3) ``[k, j, i]`` voxels under LPS points, refused when one lies outside the grid."""
+    points = np.atleast_2d(np.asarray(points_lps, dtype=float))
+    if points.size == 0 or points.shape[1] != 3 or not np.isfinite(points).all():
+        raise InputError(f"{option}: give one or more finite X,Y,Z points (LPS mm)")
+    ijk = np.rint(apply_affine(np.linalg.inv(np.asarray(label_map.ijk_to_lps, dtype=float)), points)).astype(int)
+    size = np.array(label_map.array.shape[::-1])
+    for point, voxel in zip(points, ijk, strict=True):
+        if np.any(voxel < 0) or np.any(voxel >= size):
+            raise InputError(f"{option} {tuple(round(float(c), 2) for c in point)}: outside the volume (LPS mm)")
+    return ijk[:, ::-1]
+
+
+def _checked_color(color_rgb: tuple[float, ...]) -> tuple[float, float, float]:
+    color = tuple(float(c) for c in color_rgb)
+    if len(color) != 3 or not all(np.isfinite(c) and 0.0 <= c <= 1.0 for c in color):
+        raise InputError(f"colour {tuple(color_rgb)}: give three values R,G,B between 0 and 1")
+    return color  # type: ignore[return-value]
+
+
+def _set(label_map: LabelMap, name: str, mask: NDArray[np.bool_], *, overwrite: bool = True) -> LabelMap:
+    return label_ops.set_segment(label_map, mask, name=name, overwrite=overwrite)
+
+
+def _in_box(label_map: LabelMap, mask: NDArray[np.bool_],
+            region: Callable[[tuple[int, int, int], NDArray[np.float64]], NDArray[np.bool_]]) -> NDArray[np.bool_]:
+    """``region(shape, ijk_to_lps)`` evaluated only on the bounding box of ``mask`` (full-grid result).
+
+    Cuts only change the segment's voxels, so a plane or cylinder is never evaluated on the whole grid.
+    """
+    out = np.zeros(mask.shape, dtype=bool)
+    if not mask.any():
+        return out
+    box = tuple(slice(int(np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]),
+                      int(np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[-1]) + 1)
+                for axis in range(3))
+    shift = np.eye(4)
+    shift[:3, 3] = [box[2].start, box[1].start, box[0].start]
+    shape = tuple(s.stop - s.start for s in box)
+    out[box] = region(shape, np.asarray(label_map.ijk_to_lps, dtype=float) @ shift)  # type: ignore[arg-type]
+    return out
+
+
+# -- segments ---------------------------------------------------------------------------------
+
+def add_segment(label_map: LabelMap, name: str, *, color_rgb: tuple[float, float, float] | None = None) -> LabelMap:
+    """A new empty segment ``name`` with the next free value and a conventional colour."""
+    if not name or not name.strip():
+        raise InputError("segment name: must not be empty")
+    if any(s.name == name for s in label_map.segments):
+        raise InputError(f"segment name {name!r}: already used")
+    value = label_ops.next_value(label_map)
+    color = _checked_color(color_rgb) if color_rgb is not None else label_ops.color_for(name, value - 1)
+    return label_ops.set_segment(label_map, np.zeros(label_map.array.shape, dtype=bool), name=name, color_rgb=color)
+
+
+def remove_segment(label_map: LabelMap, name: str) -> LabelMap:
+    """Without segment ``name`` (its voxels become 0)."""
+    _mask(label_map, name)
+    return label_ops.remove_segment(label_map, name)
+
+
+def rename_segment(label_map: LabelMap, name: str, *, new_name: str) -> LabelMap:
+    """Segment ``name`` called ``new_name`` (same value, colour and voxels)."""
+    _mask(label_map, name)
+    if not new_name or not new_name.strip():
+        raise InputError("new name: must not be empty")
+    if new_name != name and any(s.name == new_name for s in label_map.segments):
+        raise InputError(f"new name {new_name!r}: already used")
+    return replace(label_map, segments=tuple(replace(s, name=new_name) if s.name == name else s
+                                             for s in label_map.segments))
+
+
+def recolor_segment(label_map: LabelMap, name: str, *, color_rgb: tuple[float, float, float]) -> LabelMap:
+    """Segment ``name`` with the colour ``color_rgb`` (three values in 0..1)."""
+    _mask(label_map, name)
+    color = _checked_color(color_rgb)
+    return replace(label_map, segments=tuple(replace(s, color_rgb=color) if s.name == name else s
+                                             for s in label_map.segments))
+
+
+# -- voxels from the image --------------------------------------------------------------------
+
+def threshold_segment(label_map: LabelMap, volume: Volume, name: str, *, lower: float, upper: float,
+                      overwrite: bool = True) -> LabelMap:
+    """Segment ``name`` (created when new) becomes the voxels with ``lower <= value <= upper``."""
+    try:
+        mask = threshold(volume, lower=float(lower), upper=float(upper))
+    except ValueError as exc:
+        raise InputError(f"threshold: {exc}") from None
+    return _set(label_map, name, mask, overwrite=overwrite)
+
+
+def region_grow_segment(label_map: LabelMap, volume: Volume, name: str, *, points_lps: ArrayLike,
+                        lower: float | None = None, upper: float | None = None, multiplier: float = 2.5,
+                        iterations: int = 3, overwrite: bool = True) -> LabelMap:
+    """Segment ``name`` (created when new) becomes the region grown from ``points_lps``.
+
+    With ``lower`` and ``upper``: the voxels in that range connected to the points (connected
+    threshold). Without: confidence-connected growing (the range is the mean +- ``multiplier``
+    standard deviations of the region, re-estimated ``iterations`` times).
+    """
+    _points_kji(label_map, points_lps, "--point")
+    if (lower is None) != (upper is None):
+        raise InputError("region growing: give both --lower and --upper, or neither (confidence connected)")
+    if lower is not None and upper is not None:
+        if not float(lower) <= float(upper):
+            raise InputError(f"--lower {lower:g} / --upper {upper:g}: lower must not exceed upper")
+        mask = region_growing.connected_threshold(volume, points_lps, lower=float(lower), upper=float(upper))
+    else:
+        _positive(multiplier, "--multiplier")
+        if int(iterations) < 0:
+            raise InputError(f"--iterations: must be >= 0, got {iterations}")
+        mask = region_growing.confidence_connected(volume, points_lps, multiplier=float(multiplier),
+                                                   iterations=int(iterations))
+    return _set(label_map, name, mask, overwrite=overwrite)
+
+
+# -- islands ----------------------------------------------------------------------------------
+
+def keep_largest(label_map: LabelMap, name: str, *, n: int = 1) -> LabelMap:
+    """Segment ``name`` keeps only its ``n`` largest connected pieces (26-connected)."""
+    if int(n) < 1:
+        raise InputError(f"--count: must be >= 1, got {n}")
+    return _set(label_map, name, islands.keep_largest(_nonempty(label_map, name), n=int(n)))
+
+
+def keep_at_points(label_map: LabelMap, name: str, *, points_lps: ArrayLike) -> LabelMap:
+    """Segment ``name`` keeps only the pieces under ``points_lps`` (a point off the segment keeps nothing)."""
+    mask = _nonempty(label_map, name)
+    return _set(label_map, name, islands.keep_at_points(mask, _points_kji(label_map, points_lps, "--point")))
+
+
+def remove_small(label_map: LabelMap, name: str, *, min_ml: float) -> LabelMap:
+    """Segment ``name`` without its pieces smaller than ``min_ml`` millilitres."""
+    mask = _nonempty(label_map, name)
+    return _set(label_map, name, islands.remove_small(mask, min_ml=_positive(min_ml, "--min-ml"),
+                                                      spacing_mm=_spacing_xyz(label_map)))
+
+
+# -- shape ------------------------------------------------------------------------------------
+
+def morph(label_map: LabelMap, name: str, *, operation: Morphology, mm: float, overwrite: bool = True) -> LabelMap:
+    """Grow, shrink, open, close or smooth (close then open) segment ``name`` by a margin in mm.
+
+    Margins are Euclidean balls in mm on the grid's own spacing (anisotropic voxels respected).
+    """
+    if operation not in MORPHOLOGY:
+        raise InputError(f"operation {operation!r}: one of {', '.join(MORPHOLOGY)}")
+    mask = _mask(label_map, name)
+    mm = _positive(mm, "--mm")
+    spacing = _spacing_xyz(label_map)
+    if operation == "grow":
+        out = morphology.grow(mask, mm, spacing_mm=spacing)
+    elif operation == "shrink":
+        out = morphology.shrink(mask, mm, spacing_mm=spacing)
+    elif operation == "open":
+        out = morphology.open_mask(mask, mm, spacing_mm=spacing)
+    elif operation == "close":
+        out = morphology.close_mask(mask, mm, spacing_mm=spacing)
+    else:  # fills small gaps and notches, removes thin spurs, as 3D Slicer's morphological smoothing
+        out = morphology.open_mask(morphology.close_mask(mask, mm, spacing_mm=spacing), mm, spacing_mm=spacing)
+    return _set(label_map, name, out, overwrite=overwrite)
+
+
+def fill_holes(label_map: LabelMap, name: str, *, per_slice: bool = False, overwrite: bool = True) -> LabelMap:
+    """Segment ``name`` with its enclosed holes filled (in 3-D, or in each axial slice)."""
+    return _set(label_map, name, morphology.fill_holes(_mask(label_map, name), per_slice=per_slice),
+                overwrite=overwrite)
+
+
+def hollow(label_map: LabelMap, name: str, *, thickness_mm: float, inside: bool = True,
+           overwrite: bool = True) -> LabelMap:
+    """Segment ``name`` becomes a shell of ``thickness_mm``: inside its old surface, or outside it."""
+    mask = _mask(label_map, name)
+    shell = morphology.hollow(mask, _positive(thickness_mm, "--thickness-mm"), spacing_mm=_spacing_xyz(label_map),
+                              inside=inside)
+    return _set(label_map, name, shell, overwrite=overwrite)
+
+
+# -- manual edits -----------------------------------------------------------------------------
+
+def paint(label_map: LabelMap, name: str, *, center_lps: ArrayLike, radius_mm: float, erase: bool = False,
+          overwrite: bool = True) -> LabelMap:
+    """One spherical brush dab of ``radius_mm`` at ``center_lps``: adds to (or erases from) segment ``name``."""
+    mask = _mask(label_map, name)
+    _points_kji(label_map, center_lps, "--point")
+    ball = editing.sphere_mask(label_map.array.shape, label_map.ijk_to_lps, np.asarray(center_lps, dtype=float),
+                               _positive(radius_mm, "--radius-mm"))
+    return _set(label_map, name, mask & ~ball if erase else mask | ball, overwrite=overwrite)
+
+
+def cut_plane(label_map: LabelMap, name: str, *, origin_lps: ArrayLike, normal_lps: ArrayLike) -> LabelMap:
+    """Segment ``name`` without the voxels on the side of the plane its normal points to."""
+    mask = _mask(label_map, name)
+    normal = np.asarray(normal_lps, dtype=float)
+    if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-9:
+        raise InputError(f"--normal {tuple(normal_lps)}: give a non-zero X,Y,Z direction (LPS)")
+    side = _in_box(label_map, mask, lambda shape, affine: editing.plane_side(shape, affine, origin_lps, normal))
+    return _set(label_map, name, mask & ~side)
+
+
+def cut_cylinder(label_map: LabelMap, name: str, *, start_lps: ArrayLike, end_lps: ArrayLike,
+                 radius_mm: float) -> LabelMap:
+    """Segment ``name`` without the voxels inside the cylinder from ``start_lps`` to ``end_lps`` (a drill path)."""
+    mask = _mask(label_map, name)
+    radius = _positive(radius_mm, "--radius-mm")
+    start, end = np.asarray(start_lps, dtype=float), np.asarray(end_lps, dtype=float)
+    if np.linalg.norm(end - start) < 1e-9:
+        raise InputError("--start / --end: the cylinder's end points must differ")
+    inside = _in_box(label_map, mask, lambda shape, affine: editing.cylinder_mask(shape, affine, start, end, radius))
+    return _set(label_map, name, mask & ~inside)
+
+
+def combine(label_map: LabelMap, name: str, *, operation: Combination, others: list[str], margin_mm: float = 0.0,
+            overwrite: bool = True) -> LabelMap:
+    """Segment ``name`` combined with the region of ``others`` grown by ``margin_mm``.
+
+    ``union`` adds that region to the segment (the others lose those voxels: one label per voxel),
+    ``intersect`` keeps only the part of the segment inside it (for example the liver within
+    10 mm of a tumour), ``subtract`` removes it (the liver minus 5 mm around the vena cava). As
+    two segments never share a voxel, ``intersect`` and ``subtract`` need a margin to do anything.
+    """
+    if operation not in COMBINATIONS:
+        raise InputError(f"operation {operation!r}: one of {', '.join(COMBINATIONS)}")
+    if not others:
+        raise InputError(f"{operation}: name at least one other segment (--with)")
+    if name in others:
+        raise InputError(f"--with {name}: a segment cannot be combined with itself")
+    margin = float(margin_mm)
+    if not (np.isfinite(margin) and margin >= 0):
+        raise InputError(f"--margin-mm: must be a finite number >= 0, got {margin:g}")
+    mask = _mask(label_map, name)
+    region = label_ops.union(*(_mask(label_map, other) for other in others))
+    if margin > 0:
+        region = morphology.grow(region, margin, spacing_mm=_spacing_xyz(label_map))
+    if operation == "union":
+        out = mask | region
+    elif operation == "intersect":
+        out = mask & region
+    else:
+        out = mask & ~region
+    return _set(label_map, name, out, overwrite=overwrite)
+
+
+def smooth_all(label_map: LabelMap, *, radius_mm: float) -> LabelMap:
+    """Every segment smoothed together (each voxel takes the majority label of a ball of ``radius_mm``)."""
+    return label_ops.smooth_labels(label_map, radius_mm=_positive(radius_mm, "--radius-mm"))

@@ -7,6 +7,7 @@ signal; widgets hold no state of their own beyond what they draw.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -264,21 +265,15 @@ class Document(QObject):
         self._commit(new, f"threshold {name} {lower:g}..{upper:g}")
         self.set_preview(None)
 
-    def keep_largest_island(self, name: str) -> None:
-        """Segment ``name`` keeps only its largest connected piece (``segment_edits.keep_largest``)."""
-        from workstation import segment_edits
+    def apply_edit(self, description: str, edit: Callable[[LabelMap], LabelMap]) -> None:
+        """The label map becomes ``edit(label_map)`` (a :mod:`workstation.segment_edits` call), undoable.
 
-        assert self.label_map is not None
-        self._commit(segment_edits.keep_largest(self.label_map, name), f"largest island of {name}")
-
-    def smooth_segment(self, name: str, radius_mm: float) -> None:
-        """Close then open segment ``name`` by ``radius_mm``: fills small gaps and notches, removes thin
-        spurs, as Slicer's morphological smoothing does (``segment_edits.morph``)."""
-        from workstation import segment_edits
-
-        assert self.label_map is not None
-        new = segment_edits.morph(self.label_map, name, operation="smooth", mm=radius_mm)
-        self._commit(new, f"smooth {name} {radius_mm:g} mm")
+        ``description`` names the step in the undo history. Errors of ``edit`` (``InputError``)
+        propagate and leave the label map and the history as they were.
+        """
+        if self.label_map is None:
+            raise InputError("no volume is open")
+        self._commit(edit(self.label_map), description)
 
     def _ball(self, center_lps: ArrayLike, radius_mm: float) -> tuple[tuple[slice, ...], NDArray[np.bool_]]:
         """The box around a brush ball and the ball's mask inside it (``segmentation.editing.sphere_mask``)."""

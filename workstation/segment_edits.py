@@ -185,9 +185,13 @@ def keep_largest(label_map: LabelMap, name: str, *, n: int = 1) -> LabelMap:
 
 
 def keep_at_points(label_map: LabelMap, name: str, *, points_lps: ArrayLike) -> LabelMap:
-    """Segment ``name`` keeps only the pieces under ``points_lps`` (a point off the segment keeps nothing)."""
+    """Segment ``name`` keeps only the pieces under ``points_lps``; refused when a point is off the segment."""
     mask = _nonempty(label_map, name)
-    return _set(label_map, name, islands.keep_at_points(mask, _points_kji(label_map, points_lps, "--point")))
+    try:
+        kept = islands.keep_at_points(mask, _points_kji(label_map, points_lps, "--point"))
+    except ValueError:
+        raise InputError(f"--point: no piece of segment {name!r} lies under it") from None
+    return _set(label_map, name, kept)
 
 
 def remove_small(label_map: LabelMap, name: str, *, min_ml: float) -> LabelMap:
@@ -206,7 +210,7 @@ def morph(label_map: LabelMap, name: str, *, operation: Morphology, mm: float, o
     """
     if operation not in MORPHOLOGY:
         raise InputError(f"operation {operation!r}: one of {', '.join(MORPHOLOGY)}")
-    mask = _mask(label_map, name)
+    mask = _nonempty(label_map, name)
     mm = _positive(mm, "--mm")
     spacing = _spacing_xyz(label_map)
     if operation == "grow":
@@ -224,14 +228,14 @@ def morph(label_map: LabelMap, name: str, *, operation: Morphology, mm: float, o
 
 def fill_holes(label_map: LabelMap, name: str, *, per_slice: bool = False, overwrite: bool = True) -> LabelMap:
     """Segment ``name`` with its enclosed holes filled (in 3-D, or in each axial slice)."""
-    return _set(label_map, name, morphology.fill_holes(_mask(label_map, name), per_slice=per_slice),
+    return _set(label_map, name, morphology.fill_holes(_nonempty(label_map, name), per_slice=per_slice),
                 overwrite=overwrite)
 
 
 def hollow(label_map: LabelMap, name: str, *, thickness_mm: float, inside: bool = True,
            overwrite: bool = True) -> LabelMap:
     """Segment ``name`` becomes a shell of ``thickness_mm``: inside its old surface, or outside it."""
-    mask = _mask(label_map, name)
+    mask = _nonempty(label_map, name)
     shell = morphology.hollow(mask, _positive(thickness_mm, "--thickness-mm"), spacing_mm=_spacing_xyz(label_map),
                               inside=inside)
     return _set(label_map, name, shell, overwrite=overwrite)
@@ -251,7 +255,7 @@ def paint(label_map: LabelMap, name: str, *, center_lps: ArrayLike, radius_mm: f
 
 def cut_plane(label_map: LabelMap, name: str, *, origin_lps: ArrayLike, normal_lps: ArrayLike) -> LabelMap:
     """Segment ``name`` without the voxels on the side of the plane its normal points to."""
-    mask = _mask(label_map, name)
+    mask = _nonempty(label_map, name)
     normal = np.asarray(normal_lps, dtype=float)
     if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-9:
         raise InputError(f"--normal {tuple(normal_lps)}: give a non-zero X,Y,Z direction (LPS)")
@@ -262,7 +266,7 @@ def cut_plane(label_map: LabelMap, name: str, *, origin_lps: ArrayLike, normal_l
 def cut_cylinder(label_map: LabelMap, name: str, *, start_lps: ArrayLike, end_lps: ArrayLike,
                  radius_mm: float) -> LabelMap:
     """Segment ``name`` without the voxels inside the cylinder from ``start_lps`` to ``end_lps`` (a drill path)."""
-    mask = _mask(label_map, name)
+    mask = _nonempty(label_map, name)
     radius = _positive(radius_mm, "--radius-mm")
     start, end = np.asarray(start_lps, dtype=float), np.asarray(end_lps, dtype=float)
     if np.linalg.norm(end - start) < 1e-9:

@@ -191,11 +191,10 @@ def test_keep_largest_island_and_smoothing(window, qtbot) -> None:  # type: igno
     edited = doc.label_map.mask("threshold")
     i, j, k = np.rint(doc.volume.lps_to_ijk_points(island)).astype(int)
     assert edited[k, j, i] and edited.sum() > sphere.sum()
-    qtbot.mouseClick(panel.island_button, Qt.MouseButton.LeftButton)
+    _modify(window, qtbot, "keep_largest")
     kept = doc.label_map.mask("threshold")
     assert not kept[k, j, i] and kept.sum() > sphere.sum()  # the island went, the spur (connected) stayed
-    panel.smooth_radius.setValue(1.5)
-    qtbot.mouseClick(panel.smooth_button, Qt.MouseButton.LeftButton)
+    _modify(window, qtbot, "smooth", value=1.5)
     smooth = doc.label_map.mask("threshold")
     i, j, k = np.rint(doc.volume.lps_to_ijk_points(SPHERE_LPS + (10, 0, 0))).astype(int)
     assert kept[k, j, i] and not smooth[k, j, i]  # the spur is gone
@@ -218,3 +217,226 @@ def test_segment_list_has_one_row_of_controls_per_segment(window, qtbot) -> None
     selected = panel.current_segment()
     qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)  # removes the selected one
     assert [s.name for s in window.document.segments()] == [n for n in ("lesion", "second") if n != selected]
+
+
+# --- Modify segment: margins, holes, hollow, islands, logical operators, rename -----------------
+
+def _segment_with(doc, name: str, edit) -> None:  # type: ignore[no-untyped-def]
+    """Set-up: segment ``name`` (added when new) edited by a core function, outside the Modify group."""
+    if name not in [s.name for s in doc.segments()]:
+        doc.add_segment(name)
+    doc.apply_edit(f"set up {name}", edit)
+
+
+def _modify(window, qtbot, key: str, *, value: float | None = None, other: str | None = None,  # type: ignore[no-untyped-def]
+            only_unlabelled: bool = False, new_name: str | None = None) -> None:
+    """Choose operation ``key`` in the Modify group, fill in its inputs and click Apply (waiting for a job)."""
+    panel = window.segment_panel
+    panel.modify_combo.setCurrentIndex(panel.modify_combo.findData(key))
+    if value is not None:
+        assert panel.modify_value.isVisibleTo(panel)
+        panel.modify_value.setValue(value)
+    if other is not None:
+        assert panel.modify_other.isVisibleTo(panel)
+        panel.modify_other.setCurrentText(other)
+        assert panel.modify_other.currentText() == other
+    panel.modify_overwrite.setChecked(only_unlabelled)
+    if new_name is not None:
+        assert panel.modify_name.isVisibleTo(panel)
+        panel.modify_name.clear()
+        QTest.keyClicks(panel.modify_name, new_name)
+    qtbot.mouseClick(panel.modify_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+
+
+def _error_boxes(window):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox
+
+    return [b for b in window.findChildren(QMessageBox) if b.objectName() == "error-box" and b.isVisible()]
+
+
+def _lesion_sphere(window):  # type: ignore[no-untyped-def]
+    from workstation import segment_edits
+
+    doc = window.document
+    volume = doc.volume
+    _segment_with(doc, "lesion", lambda labels: segment_edits.threshold_segment(labels, volume, "lesion",
+                                                                                lower=250.0, upper=400.0))
+    window.segment_panel.select_segment("lesion")
+    assert window.segment_panel.current_segment() == "lesion"
+    return doc.label_map.mask("lesion")
+
+
+def test_modify_shape_operations_equal_the_core_functions_and_undo_restores(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from workstation import segment_edits as se
+
+    doc, panel = window.document, window.segment_panel
+    sphere = _lesion_sphere(window)
+    steps = (  # (operation, value, the same edit called directly)
+        ("grow", 2.0, lambda m: se.morph(m, "lesion", operation="grow", mm=2.0)),
+        ("shrink", 1.5, lambda m: se.morph(m, "lesion", operation="shrink", mm=1.5)),
+        ("hollow_outside", 1.5, lambda m: se.hollow(m, "lesion", thickness_mm=1.5, inside=False)),
+        ("fill_holes_per_slice", None, lambda m: se.fill_holes(m, "lesion", per_slice=True)),
+        ("hollow_inside", 2.0, lambda m: se.hollow(m, "lesion", thickness_mm=2.0, inside=True)),
+        ("fill_holes", None, lambda m: se.fill_holes(m, "lesion")),
+        ("smooth", 2.5, lambda m: se.morph(m, "lesion", operation="smooth", mm=2.5)),  # long: runs as a job
+    )
+    jobs: list[str] = []
+    run_job = panel.run_job
+    panel.run_job = lambda title, *args: (jobs.append(title), run_job(title, *args))[1]
+    states = [doc.label_map]
+    for key, value, core in steps:
+        before = doc.label_map
+        _modify(window, qtbot, key, value=value)
+        assert not _error_boxes(window), key
+        expected = core(before)
+        np.testing.assert_array_equal(doc.label_map.array, expected.array, err_msg=key)
+        assert doc.label_map.segments == expected.segments
+        assert not np.array_equal(doc.label_map.array, before.array), f"{key} changed nothing"
+        states.append(doc.label_map)
+    # A shell made inside the old surface encloses the old interior: filling its holes gives it back.
+    np.testing.assert_array_equal(states[6].mask("lesion"), states[4].mask("lesion"))
+    assert doc.history.labels()[-3:] == ["hollow lesion 2 mm inside", "fill holes of lesion",
+                                         "smooth lesion 2.5 mm"]
+    assert jobs == ["Smooth lesion 2.5 mm"]  # only the long one ran in a worker thread
+    for state in reversed(states[:-1]):
+        qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+        np.testing.assert_array_equal(doc.label_map.array, state.array)
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), sphere)
+
+
+def test_modify_value_field_follows_the_operation(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    panel = window.segment_panel
+    assert not panel.modify_button.isEnabled()  # no segment yet
+    _lesion_sphere(window)
+    assert panel.modify_button.isEnabled()
+    combo, value = panel.modify_combo, panel.modify_value
+    assert [combo.itemText(n) for n in range(combo.count())] == [
+        "Grow", "Shrink", "Smooth", "Fill holes", "Fill holes per slice", "Hollow (inside)", "Hollow (outside)",
+        "Remove pieces smaller than", "Union with", "Intersect with", "Subtract", "Keep largest piece",
+        "Keep piece under crosshair", "Rename"]
+    combo.setCurrentIndex(combo.findData("grow"))
+    value.setValue(4.5)
+    assert (panel.modify_value_label.text(), value.suffix()) == ("Margin", " mm")
+    assert panel.modify_overwrite.isEnabled() and not panel.modify_other.isVisibleTo(panel)
+    combo.setCurrentIndex(combo.findData("remove_small"))
+    assert (panel.modify_value_label.text(), value.suffix(), value.value()) == ("Volume", " ml", 0.5)
+    assert not panel.modify_overwrite.isEnabled()  # remove_small has no overwrite option
+    combo.setCurrentIndex(combo.findData("fill_holes"))
+    assert not value.isVisibleTo(panel) and not panel.modify_name.isVisibleTo(panel)
+    combo.setCurrentIndex(combo.findData("subtract"))
+    assert panel.modify_other.isVisibleTo(panel) and value.suffix() == " mm"
+    assert not panel.modify_button.isEnabled()  # nothing to subtract: no second segment
+    window.document.add_segment("second")
+    panel.select_segment("lesion")
+    assert [panel.modify_other.itemText(n) for n in range(panel.modify_other.count())] == ["second"]
+    assert panel.modify_button.isEnabled()
+    combo.setCurrentIndex(combo.findData("grow"))
+    assert value.value() == 4.5  # each operation keeps its own last value
+
+
+def test_modify_subtract_intersect_union_with_a_margin(window, qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ui import segment_panel
+    from workstation import segment_edits as se
+
+    doc, panel = window.document, window.segment_panel
+    _lesion_sphere(window)
+    _segment_with(doc, "second", lambda m: se.paint(m, "second", center_lps=SPHERE_LPS + (7.0, 0, 0), radius_mm=2.5))
+    panel.select_segment("lesion")
+    start = doc.label_map
+    lesion, second = start.mask("lesion"), start.mask("second")
+    assert lesion.any() and second.any() and not (lesion & second).any()
+    # Truth by brute force: the distance of each lesion voxel centre to the nearest voxel centre of 'second'.
+    volume = doc.volume
+    centres = [volume.ijk_to_lps_points(np.argwhere(m)[:, ::-1]) for m in (lesion, second)]
+    nearest = np.linalg.norm(centres[0][:, None, :] - centres[1][None, :, :], axis=2).min(axis=1)
+    near = np.zeros_like(lesion)
+    near[tuple(np.argwhere(lesion).T)] = nearest <= 3.0
+    assert 0 < near.sum() < lesion.sum()
+
+    # On a grid larger than JOB_ABOVE_VOXELS a margin runs as a job: same result.
+    jobs: list[str] = []
+    run_job = panel.run_job
+    monkeypatch.setattr(panel, "run_job", lambda title, *args: (jobs.append(title), run_job(title, *args))[1])
+    monkeypatch.setattr(segment_panel, "JOB_ABOVE_VOXELS", lesion.size - 1)
+    _modify(window, qtbot, "subtract", value=3.0, other="second")
+    assert jobs == ["Lesion minus second +3 mm"]
+    monkeypatch.setattr(segment_panel, "JOB_ABOVE_VOXELS", lesion.size)
+    expected = se.combine(start, "lesion", operation="subtract", others=["second"], margin_mm=3.0)
+    np.testing.assert_array_equal(doc.label_map.array, expected.array)
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), lesion & ~near)
+    np.testing.assert_array_equal(doc.label_map.mask("second"), second)
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    assert doc.label_map.array is not start.array and np.array_equal(doc.label_map.array, start.array)
+
+    _modify(window, qtbot, "intersect", value=3.0, other="second")
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), near)
+    assert len(jobs) == 1  # not a job on the phantom's grid
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+
+    # Union with a margin, only into unlabelled voxels: 'second' keeps all its voxels.
+    _modify(window, qtbot, "union", value=1.0, other="second", only_unlabelled=True)
+    expected = se.combine(start, "lesion", operation="union", others=["second"], margin_mm=1.0, overwrite=False)
+    np.testing.assert_array_equal(doc.label_map.array, expected.array)
+    np.testing.assert_array_equal(doc.label_map.mask("second"), second)
+    assert doc.label_map.mask("lesion").sum() > lesion.sum()
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    # Without the option the union takes the voxels of 'second' (one label per voxel).
+    _modify(window, qtbot, "union", value=0.0, other="second")
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), lesion | second)
+    assert not doc.label_map.mask("second").any()
+
+
+def test_modify_remove_small_pieces_and_keep_piece_under_crosshair(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from workstation import segment_edits as se
+
+    doc, panel = window.document, window.segment_panel
+    sphere = _lesion_sphere(window)  # about 0.9 ml
+    speck_lps = np.array([-12.0, 10.0, -10.0])
+    _segment_with(doc, "lesion", lambda m: se.paint(m, "lesion", center_lps=speck_lps, radius_mm=1.5))  # ~0.014 ml
+    panel.select_segment("lesion")
+    with_speck = doc.label_map
+    speck = with_speck.mask("lesion") & ~sphere
+    assert speck.any()
+
+    _modify(window, qtbot, "remove_small", value=0.1)
+    expected = se.remove_small(with_speck, "lesion", min_ml=0.1)
+    np.testing.assert_array_equal(doc.label_map.array, expected.array)
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), sphere)
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(doc.label_map.array, with_speck.array)
+
+    doc.set_crosshair(speck_lps)
+    _modify(window, qtbot, "keep_at_crosshair")
+    expected = se.keep_at_points(with_speck, "lesion", points_lps=doc.crosshair_lps)
+    np.testing.assert_array_equal(doc.label_map.array, expected.array)
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), speck)
+
+
+def test_modify_rename_shows_the_new_name_and_errors_leave_the_labels(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    doc, panel = window.document, window.segment_panel
+    _lesion_sphere(window)
+    doc.add_segment("second")
+    panel.select_segment("lesion")
+    voxels = doc.label_map.array
+
+    _modify(window, qtbot, "rename", new_name="tumour")
+    assert [panel.table.item(r, 2).text() for r in range(panel.table.rowCount())] == ["tumour", "second"]
+    assert panel.current_segment() == "tumour"
+    np.testing.assert_array_equal(doc.label_map.mask("tumour"), voxels == doc.label_map.segment("tumour").value)
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    assert [panel.table.item(r, 2).text() for r in range(panel.table.rowCount())] == ["lesion", "second"]
+
+    # Errors from the core show in the error box and change nothing (labels, segments, undo history).
+    for select, key, options, reason in (
+            ("lesion", "rename", {"new_name": "second"}, "already used"),
+            ("second", "remove_small", {"value": 0.5}, "empty"),  # 'second' has no voxels
+            ("second", "keep_at_crosshair", {}, "empty")):
+        panel.select_segment(select)
+        before, undo_steps = doc.label_map, doc.history.labels()
+        _modify(window, qtbot, key, **options)
+        boxes = _error_boxes(window)
+        assert len(boxes) == 1 and reason in boxes[0].text(), [b.text() for b in boxes]
+        boxes[0].close()
+        assert doc.label_map is before and doc.history.labels() == undo_steps
+        assert [s.name for s in doc.segments()] == ["lesion", "second"]

@@ -164,6 +164,8 @@ def test_segment_bookkeeping(ball: LabelMap) -> None:
     (lambda m: edits.recolor_segment(m, "ball", color_rgb=(2, 0, 0)), "between 0 and 1"),
     (lambda m: edits.paint(m, "ball", center_lps=CENTER + 500, radius_mm=2), "outside the volume"),
     (lambda m: edits.keep_largest(m, "other"), "segment 'other': empty"),
+    (lambda m: edits.morph(m, "other", operation="grow", mm=2), "segment 'other': empty"),
+    (lambda m: edits.keep_at_points(m, "ball", points_lps=[CENTER + [0, 0, R + 5]]), "no piece of segment 'ball'"),
     (lambda m: edits.cut_plane(m, "ball", origin_lps=CENTER, normal_lps=(0, 0, 0)), "non-zero"),
     (lambda m: edits.cut_cylinder(m, "ball", start_lps=CENTER, end_lps=CENTER, radius_mm=2), "must differ"),
     (lambda m: edits.combine(m, "ball", operation="subtract", others=["ball"]), "with itself"),

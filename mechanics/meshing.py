@@ -601,6 +601,22 @@ def tetrahedralize(surface: SurfaceMesh, *, size_mm: float | None = None,
                  keep_surface=keep_surface, name=name or surface.name, provenance=provenance, progress=progress)
 
 
+def checked_regions(surfaces: Sequence[SurfaceMesh], region_ids: Sequence[int]) -> list[SurfaceMesh]:
+    """The surfaces of a multi-region mesh, each checked closed and wound outward; InputError otherwise
+    (also when the ids are not one per surface or repeat)."""
+    if len(surfaces) != len(region_ids) or not surfaces:
+        raise InputError(f"region_ids: need one id per surface ({len(surfaces)} surfaces, {len(region_ids)} ids)")
+    if len(set(int(r) for r in region_ids)) != len(region_ids):
+        raise InputError(f"region_ids {list(region_ids)}: must differ")
+    closed = []
+    for surface in surfaces:
+        surface = _checked_closed(surface, repair=False)
+        if enclosed_volume_mm3(surface.vertices_lps, surface.triangles) < 0:
+            surface = replace(surface, triangles=np.asarray(surface.triangles)[:, ::-1])
+        closed.append(surface)
+    return closed
+
+
 def tetrahedralize_regions(surfaces: Sequence[SurfaceMesh], region_ids: Sequence[int], *,
                            size_mm: float | None = None,
                            max_radius_edge_ratio: float = DEFAULT_MAX_RADIUS_EDGE_RATIO,
@@ -624,18 +640,9 @@ def tetrahedralize_regions(surfaces: Sequence[SurfaceMesh], region_ids: Sequence
     InputError
         A surface is not closed, the surfaces intersect each other (TetGen refuses), ids repeat, or a bad size.
     """
-    if len(surfaces) != len(region_ids) or not surfaces:
-        raise InputError(f"region_ids: need one id per surface ({len(surfaces)} surfaces, {len(region_ids)} ids)")
-    if len(set(int(r) for r in region_ids)) != len(region_ids):
-        raise InputError(f"region_ids {list(region_ids)}: must differ")
     report(progress, 0, 4, "checking the surfaces")
     _check_size(size_mm, 0.0)
-    closed = []
-    for surface in surfaces:
-        surface = _checked_closed(surface, repair=False)
-        if enclosed_volume_mm3(surface.vertices_lps, surface.triangles) < 0:
-            surface = replace(surface, triangles=np.asarray(surface.triangles)[:, ::-1])
-        closed.append(surface)
+    closed = checked_regions(surfaces, region_ids)
     provenance = {"surfaces": [s.name or s.segment for s in surfaces]}
     return _mesh(closed, region_ids, size_mm=size_mm, ratio=max_radius_edge_ratio, dihedral=min_dihedral_deg,
                  keep_surface=keep_surface, name=name or "+".join(s.name for s in surfaces if s.name),

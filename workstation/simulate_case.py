@@ -75,19 +75,31 @@ def _store_tet_mesh(case: Case, mesh: TetMesh) -> TetMesh:
 
 def _multi_region_mesh(label_map: LabelMap, segments: Sequence[str], values: list[int], *, size_mm: float,
                        progress: ProgressCallback | None) -> TetMesh:
-    """A conforming mesh from the segments' shared-interface surfaces; when TetGen refuses those
-    (smoothed real segmentations often touch themselves), the union's surface is meshed and each
-    tet takes the label at its centroid (interfaces then follow tet faces; provenance says so)."""
+    """A conforming mesh of the segments' shared-interface surfaces at element size (fTetWild, see
+    :mod:`mechanics.envelope_meshing`; the envelope is half the largest voxel spacing). When that
+    fails, TetGen on the same surfaces (conforming too, but it keeps their finer triangles); when
+    TetGen refuses them as well (smoothed real segmentations often touch themselves), the union's
+    surface is meshed and each tet takes the label at its centroid (interfaces then follow tet
+    faces; provenance says so)."""
     from dataclasses import replace as replace_field
 
     from mechanics import meshing
+    from mechanics.envelope_meshing import tetrahedralize_regions_envelope
     from segmentation.surface import label_map_surfaces, label_to_surface
 
     surfaces = label_map_surfaces(label_map, segments=list(segments),
                                   target_reduction=_surface_reduction(label_map, size_mm), progress=progress)
+    chosen = [surfaces[name] for name in segments]
+    spacing = np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0)
     try:
-        return meshing.tetrahedralize_regions([surfaces[name] for name in segments], values, size_mm=size_mm,
-                                              name="+".join(segments), progress=progress)
+        return tetrahedralize_regions_envelope(chosen, values, size_mm=size_mm, epsilon_mm=0.5 * float(spacing.max()),
+                                               name="+".join(segments), progress=progress)
+    except InputError as exc:
+        envelope_failure = str(exc)
+    try:
+        mesh = meshing.tetrahedralize_regions(chosen, values, size_mm=size_mm, name="+".join(segments),
+                                              progress=progress)
+        return replace_field(mesh, provenance={**mesh.provenance, "envelope_mesh_failed": envelope_failure})
     except InputError as exc:
         reason = str(exc)
     union = label_map.with_array(np.where(np.isin(label_map.array, values), values[0], 0).astype(label_map.array.dtype))
@@ -98,7 +110,8 @@ def _multi_region_mesh(label_map: LabelMap, segments: Sequence[str], values: lis
     except InputError as exc:
         raise InputError(f"--segment {'+'.join(segments)}: {exc}") from None
     mesh = meshing.regions_from_labels(mesh, label_map, values)
-    return replace_field(mesh, provenance={**mesh.provenance, "conforming_mesh_failed": reason})
+    return replace_field(mesh, provenance={**mesh.provenance, "envelope_mesh_failed": envelope_failure,
+                                           "conforming_mesh_failed": reason})
 
 
 def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DEFAULT_SIZE_MM,

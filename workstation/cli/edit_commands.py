@@ -117,10 +117,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
     volume = segment_case.case_volume(case, args.volume)
     label_map = segment_case.case_label_map(case, volume)
     before = _ml(label_map, args.segment)
-    edited = _apply(args, label_map, volume)
-    segment_case.store_label_map(case, edited)
     bar = progress_bar(args)
     try:
+        step = f"{args.operation} {args.segment}".strip()
+        bar(0, 1, step)  # margins on a large grid take seconds: show what runs
+        edited = _apply(args, label_map, volume)
+        bar(1, 1, step)
+        segment_case.store_label_map(case, edited)
         save_case(case, args.case, progress=bar)
     finally:
         bar.close()

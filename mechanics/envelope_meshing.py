@@ -19,8 +19,8 @@ boundary is then offset along its normals to give each region its surface's volu
 volumes are checked.
 
 fTetWild's optimisation is multi-threaded and not bit-reproducible from run to run (tet counts
-vary by a few percent, region volumes by about 0.1%); the mesh stored in the case is what later
-steps use.
+vary by a few percent); the mesh stored in the case is what later steps use. It runs in a child
+process (:mod:`mechanics.mesher_worker`) in a scratch folder, where it writes a file of its own.
 """
 
 from __future__ import annotations
@@ -137,9 +137,10 @@ def tetrahedralize_regions_envelope(surfaces: Sequence[SurfaceMesh], region_ids:
         Bad size or envelope, fTetWild failing, or a region whose tets miss its surface's volume
         by more than :data:`MAX_VOLUME_ERROR` (the caller may then use another mesher).
     """
-    import pytetwild
+    from importlib.metadata import version
 
     from mechanics.boundary_slivers import peel_boundary_ears
+    from mechanics.mesher_worker import tetrahedralize_isolated
     from mechanics.meshing import _check_size, _compact, _merge_plc, _oriented, checked_regions, enclosed_volume_mm3
     from mechanics.quality import DEFAULT_SLIVER_DEG
 
@@ -151,14 +152,13 @@ def tetrahedralize_regions_envelope(surfaces: Sequence[SurfaceMesh], region_ids:
     points, triangles = _merge_plc(closed)
     diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
     report(progress, 1, 4, f"fTetWild: {len(triangles)} surface triangles, {size_mm:g} mm elements")
+    options = {"mesher": "ftetwild", "edge_length_abs": float(size_mm), "epsilon": epsilon_mm / diagonal,
+               "disable_filtering": True, "quiet": True}
     try:
-        nodes, elems = pytetwild.tetrahedralize(points, np.ascontiguousarray(triangles, dtype=np.int32),
-                                                edge_length_abs=float(size_mm), epsilon=epsilon_mm / diagonal,
-                                                disable_filtering=True, quiet=True)
-    except (RuntimeError, ValueError) as exc:
+        nodes, elems, _ = tetrahedralize_isolated(points, np.asarray(triangles, dtype=np.int32), options,
+                                                  what=f"surfaces {name}")
+    except RuntimeError as exc:
         raise InputError(f"surfaces {name}: fTetWild failed ({' '.join(str(exc).split())})") from None
-    nodes = np.asarray(nodes, dtype=np.float64)
-    elems = np.asarray(elems, dtype=np.int64)
     report(progress, 2, 4, f"assigning {len(elems)} tetrahedra to the surfaces")
     owner, parents = _enclosing(closed, nodes[elems].mean(axis=1))
     targets = list(surface_volumes)  # a region around an inclusion holds its surface's volume minus the inclusion's
@@ -187,7 +187,7 @@ def tetrahedralize_regions_envelope(surfaces: Sequence[SurfaceMesh], region_ids:
             raise InputError(f"surface {surface.name or surface.segment!r}: its tets hold {volumes[index] / 1000:.2f} "
                              f"ml, its surface {expected / 1000:.2f} ml (over {MAX_VOLUME_ERROR:.0%} apart)")
     report(progress, 4, 4, f"{mesh.n_tets} tetrahedra")
-    settings = {"mesher": "fTetWild", "pytetwild": getattr(pytetwild, "__version__", "unknown"),
+    settings = {"mesher": "fTetWild", "pytetwild": version("pytetwild"),
                 "size_mm": float(size_mm), "epsilon_mm": float(epsilon_mm), "surface_triangles": int(len(triangles)),
                 "region_ids": [int(r) for r in region_ids], "regions": regions, "reproducible": False,
                 "boundary_ears_removed": {"below_deg": DEFAULT_SLIVER_DEG, "count": peel.n_removed,

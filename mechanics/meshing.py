@@ -43,7 +43,7 @@ Pipeline of :func:`tetrahedralize` (one region):
    of the two is kept (``provenance["meshing"]["retry"]``). This is what fixes a surface that is
    not coarsened (``coarsen=False``, :func:`tetrahedralize_regions`).
 
-TetGen runs in a child process (:mod:`mechanics.tetgen_worker`): on some invalid input (surfaces
+TetGen runs in a child process (:mod:`mechanics.mesher_worker`): on some invalid input (surfaces
 that intersect each other) it corrupts its memory and aborts, which must not take the app down.
 
 :func:`tetrahedralize_regions` meshes several touching closed surfaces at once: their union is one
@@ -409,7 +409,7 @@ def _merge_plc(surfaces: Sequence[SurfaceMesh]) -> tuple[NDArray[np.float64], ND
 def _run_tetgen(points: NDArray[np.float64], triangles: NDArray[np.int64], *, ratio: float, dihedral: float,
                 max_volume: float, keep_surface: bool, what: str) -> tuple[NDArray[np.float64], NDArray[np.int64],
                                                                            NDArray[np.int64]]:
-    from mechanics.tetgen_worker import tetrahedralize_isolated
+    from mechanics.mesher_worker import tetrahedralize_isolated
 
     options = {"plc": True, "quality": True, "minratio": ratio, "mindihedral": dihedral, "maxvolume": max_volume,
                "fixedvolume": max_volume > 0, "regionattrib": True, "nobisect": keep_surface, "quiet": True,

@@ -106,10 +106,34 @@ CT_PRESETS: dict[str, Preset] = {
 }
 
 
+# A CT in Hounsfield units holds air (about -1000 HU) around or inside the patient; below this
+# value lie only air and lung. MR, PET or unscaled images hold no such values.
+AIR_HU = -500.0
+MIN_AIR_FRACTION = 1e-3
+
+
+def looks_like_hounsfield(volume: Volume) -> bool:
+    """True when ``volume``'s values look like CT Hounsfield units: at least 0.1% of voxels are air (< -500)."""
+    array = volume.array
+    if array.size == 0 or array.dtype.kind == "u":
+        return False
+    return bool(np.count_nonzero(array < AIR_HU) >= MIN_AIR_FRACTION * array.size)
+
+
 def preset_mask(volume: Volume, name: str) -> NDArray[np.bool_]:
-    """The mask of CT preset ``name`` (see :data:`CT_PRESETS`)."""
+    """The mask of CT preset ``name`` (see :data:`CT_PRESETS`).
+
+    Refused (``ValueError``) for a volume of another modality, and for one of unknown modality
+    (``"OT"``, e.g. read from NIfTI, which does not record it) whose values do not look like
+    Hounsfield units: a CT threshold on an MR gives confident nonsense.
+    """
     if name not in CT_PRESETS:
         raise ValueError(f"unknown preset {name!r}; presets: {', '.join(CT_PRESETS)}")
     if volume.modality not in ("CT", "OT"):
         raise ValueError(f"preset {name!r} needs a CT in Hounsfield units, got modality {volume.modality}")
+    if volume.modality == "OT" and not looks_like_hounsfield(volume):
+        lowest = float(volume.array.min()) if volume.array.size else float("nan")
+        raise ValueError(f"preset {name!r} needs a CT in Hounsfield units; volume {volume.id or volume.name!r} has "
+                         f"no recorded modality and no air below {AIR_HU:.0f} (lowest value {lowest:g}): not CT "
+                         "(an MR?); use grow from seeds or --import instead")
     return CT_PRESETS[name].make(volume)

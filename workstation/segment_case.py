@@ -7,7 +7,6 @@ changes (:meth:`Case.replace_label_map`).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from segmentation.islands import keep_at_points
-from segmentation.labels import color_for, empty_label_map, set_segment
+from segmentation.labels import color_for, empty_label_map, remove_segment, set_segment
 from segmentation.statistics import SegmentStatistics, segment_statistics
 from segmentation.threshold import CT_PRESETS, preset_mask
 from workstation.errors import InputError
@@ -64,7 +63,8 @@ def store_label_map(case: Case, label_map: LabelMap) -> LabelMap:
 def _point_kji(volume: Volume, point_lps: ArrayLike) -> tuple[int, int, int]:
     i, j, k = np.rint(volume.lps_to_ijk_points(np.asarray(point_lps, dtype=float))).astype(int)
     if not (0 <= i < volume.size_ijk[0] and 0 <= j < volume.size_ijk[1] and 0 <= k < volume.size_ijk[2]):
-        raise InputError(f"--point {tuple(point_lps)}: outside the volume (LPS mm)")
+        text = ",".join(f"{float(c):g}" for c in np.asarray(point_lps, dtype=float).ravel())
+        raise InputError(f"--point {text}: outside the volume (LPS mm)")
     return int(k), int(j), int(i)
 
 
@@ -90,6 +90,8 @@ def segment_with_preset(case: Case, preset: str, *, name: str | None = None, poi
     if not mask.any():
         raise InputError(f"--preset {preset}: found nothing in volume '{volume.id}'")
     name = name or preset
+    if not name.isprintable() or not name.strip():
+        raise InputError(f"--name {name!r}: a segment name must be one line of printable text")
     label_map = set_segment(case_label_map(case, volume), mask, name=name, color_rgb=CT_PRESETS[preset].color_rgb,
                             overwrite=overwrite)
     label_map = replace(label_map, provenance={**label_map.provenance, name: {
@@ -99,16 +101,13 @@ def segment_with_preset(case: Case, preset: str, *, name: str | None = None, poi
 
 
 def _sidecar_names(path: Path) -> dict[int, dict[str, Any]]:
+    """Names (and colours) of a seeds file's values from a JSON sidecar beside it (``<file>.json`` or
+    ``<stem>.json``; forms in :mod:`workstation.io.segment_sidecar`); a malformed one is an InputError."""
+    from workstation.io.segment_sidecar import read_segment_sidecar
+
     for candidate in (Path(str(path) + ".json"), path.with_name(path.name.split(".")[0] + ".json")):
         if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InputError(f"{candidate}: unreadable sidecar ({exc})") from None
-            entries = data.get("segments", data) if isinstance(data, dict) else data
-            if isinstance(entries, dict):
-                return {int(k): ({"name": v} if isinstance(v, str) else dict(v)) for k, v in entries.items()}
-            return {int(e["value"]): dict(e) for e in entries}
+            return {s.value: {"name": s.name, "color_rgb": s.color_rgb} for s in read_segment_sidecar(candidate)}
     return {}
 
 
@@ -133,10 +132,27 @@ def segment_from_seeds(case: Case, seeds_path: str | os.PathLike[str], *, backgr
     for segment in seeds.segments:
         names.setdefault(segment.value, {"name": segment.name, "color_rgb": segment.color_rgb})
     try:
-        return grow_segments(case, np.asarray(seeds.array), background=background, names=names,
-                             volume_id=volume_id, progress=progress, source=seeds_path.name)
+        _seed_values(np.asarray(seeds.array), background)
     except InputError as exc:
         raise InputError(f"{seeds_path}: {exc}") from None
+    # Errors from here on concern the volume (e.g. NaN voxels), not the seeds file.
+    return grow_segments(case, np.asarray(seeds.array), background=background, names=names,
+                         volume_id=volume_id, progress=progress, source=seeds_path.name)
+
+
+def _seed_values(seeds: np.ndarray, background: int) -> list[int]:
+    """The seed values (sorted, 0 left out), refused unless they hold ``background`` and one structure."""
+    seeds = np.asarray(seeds)
+    if seeds.dtype.kind not in "ui" or (seeds.size and int(seeds.min()) < 0):
+        raise InputError("seeds must be non-negative integer labels")
+    values = [int(v) for v in np.flatnonzero(np.bincount(seeds.ravel())) if v != 0]
+    if not values:
+        raise InputError("no seeds on the volume's grid: every voxel is 0 (unknown)")
+    if background not in values:
+        raise InputError(f"--background {background}: no seed has that value (values: {values})")
+    if len(values) < 2:
+        raise InputError(f"seeds need at least one structure besides the background {background}")
+    return values
 
 
 def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict[int, dict[str, Any]] | None = None,
@@ -144,8 +160,10 @@ def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict
                   source: str = "painted strokes", session: Any = None) -> LabelMap:
     """Grow-from-seeds on the case's volume with seeds (K, J, I) on its grid; 0 = unknown.
 
-    Every seed value other than ``background`` becomes a segment (``names[value]`` gives its name
-    and colour, else ``label_<value>``), written over the case's label map. ``session``: a
+    Every seed value other than ``background`` becomes a segment with exactly that label value
+    (``names[value]`` gives its name and colour; else the name of the case's segment that already
+    has that value, else ``label_<value>``), written over the case's label map. A case segment
+    that holds the value under another name moves to a free value. ``session``: a
     :class:`segmentation.grow_from_seeds.SeedGrower` on the same volume kept between calls, so
     that strokes added since the last call update its result instead of recomputing it.
     """
@@ -156,11 +174,7 @@ def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict
                                 or not np.array_equal(session.volume.ijk_to_lps, volume.ijk_to_lps)):
         raise InputError(f"grow from seeds: the session was started on another volume than {volume.id!r}")
     names = names or {}
-    values = [int(v) for v in np.unique(seeds) if v != 0]
-    if background not in values:
-        raise InputError(f"--background {background}: no seed has that value (values: {values})")
-    if len(values) < 2:
-        raise InputError(f"seeds need at least one structure besides the background {background}")
+    values = _seed_values(seeds, background)
     try:
         if session is None:
             grown = grow_from_seeds(volume, seeds, background_value=background, progress=progress)
@@ -168,16 +182,48 @@ def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict
             grown = session.update(seeds, progress=progress)
             grown[grown == background] = 0
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(f"volume '{volume.id}': {exc}") from None
     label_map = case_label_map(case, volume)
-    for n, value in enumerate(v for v in values if v != background):
+    structures = [v for v in values if v != background]
+    for n, value in enumerate(structures):
         entry = names.get(value, {})
-        name = entry.get("name") or f"label_{value}"
-        color = tuple(entry["color_rgb"]) if entry.get("color_rgb") else color_for(name, n)
-        label_map = _set_keeping_value(label_map, grown == value, name=name, color=color, value=value)
+        holder = next((s for s in label_map.segments if s.value == value), None)
+        # Unnamed seed values keep the name (and colour) of the case's segment with that value.
+        name = _one_line(entry.get("name") or "") or (holder.name if holder is not None else f"label_{value}")
+        color = (tuple(entry["color_rgb"]) if entry.get("color_rgb") else
+                 holder.color_rgb if holder is not None and holder.name == name else color_for(name, n))
+        label_map = _set_with_value(label_map, grown == value, name=name, color=color, value=value,
+                                    reserved=set(structures))
     label_map = replace(label_map, provenance={**label_map.provenance, "grow_from_seeds": {
         "seeds": source, "background": background, "values": values}})
     return store_label_map(case, label_map)
+
+
+def _one_line(name: Any) -> str:
+    """A segment name from a file as one line of printable text."""
+    return "".join(c if c.isprintable() else " " for c in " ".join(str(name).split()))
+
+
+def _set_with_value(label_map: LabelMap, mask: np.ndarray, *, name: str, color: Any, value: int,
+                    reserved: set[int]) -> LabelMap:
+    """Segment ``name`` becomes ``mask`` with exactly label ``value`` (a seed value keeps its value).
+
+    A segment of that name under another value is replaced (``set_segment`` would drop its old
+    voxels anyway); another segment holding ``value`` moves, voxels and all, to a free value
+    outside ``reserved``.
+    """
+    same_name = next((s for s in label_map.segments if s.name == name), None)
+    if same_name is not None and same_name.value != value:
+        label_map = remove_segment(label_map, name)
+    holder = next((s for s in label_map.segments if s.value == value and s.name != name), None)
+    if holder is not None:
+        used = {s.value for s in label_map.segments} | reserved
+        free = next(v for v in range(1, 65536) if v not in used)
+        array = label_map.array.astype(np.uint16 if free > 255 else label_map.array.dtype, copy=True)
+        array[array == value] = free
+        label_map = replace(label_map, array=array, segments=tuple(sorted(
+            (replace(s, value=free) if s is holder else s for s in label_map.segments), key=lambda s: s.value)))
+    return set_segment(label_map, mask, name=name, color_rgb=tuple(color), value=value)
 
 
 def _set_keeping_value(label_map: LabelMap, mask: np.ndarray, *, name: str, color: Any, value: int) -> LabelMap:
@@ -191,10 +237,12 @@ def import_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | 
     volume = case_volume(case, volume_id)
     imported = read_labels_onto(volume, path)
     label_map = case_label_map(case, volume)
-    segments = list(imported.segments) or [Segment(int(v), f"label_{int(v)}", color_for("", n))
-                                           for n, v in enumerate(imported.present_values())]
+    described = {s.value for s in imported.segments}
+    # Values the file's names do not describe are imported too (as label_<value>), never dropped.
+    segments = list(imported.segments) + [Segment(int(v), f"label_{int(v)}", color_for("", n))
+                                          for n, v in enumerate(imported.present_values()) if int(v) not in described]
     for segment in segments:
-        label_map = _set_keeping_value(label_map, imported.array == segment.value, name=segment.name,
+        label_map = _set_keeping_value(label_map, imported.array == segment.value, name=_one_line(segment.name),
                                        color=segment.color_rgb, value=segment.value)
     return store_label_map(case, label_map)
 
@@ -211,18 +259,29 @@ def export_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | 
 
 def build_surfaces(case: Case, *, segments: list[str] | None = None, volume_id: str | None = None,
                    progress: ProgressCallback | None = None) -> list[SurfaceMesh]:
-    """Surfaces of the case's segments (all, or ``segments``) with default settings, stored in the case."""
+    """Surfaces of the case's segments (all, or ``segments``) with default settings, stored in the case.
+
+    A named segment that is missing or empty is an :class:`InputError`; asked for all segments,
+    empty ones (e.g. overwritten by a later preset) are skipped, and only a label map whose every
+    segment is empty is refused.
+    """
     from segmentation.surface import label_to_surface
 
     label_map = segmented_label_map(case, volume_id)
-    names = segments or [s.name for s in label_map.segments]
+    present = {int(v) for v in np.flatnonzero(np.bincount(np.asarray(label_map.array).ravel()))} - {0}
+    if segments:
+        names = list(dict.fromkeys(segments))  # a segment named twice is built once
+    else:
+        names = [s.name for s in label_map.segments if s.value in present]
+        if not names:
+            raise InputError(f"every segment of volume '{case_volume(case, volume_id).id}' is empty: nothing to mesh")
     meshes = []
     for name in names:
         try:
             segment = label_map.segment(name)
         except KeyError as exc:
             raise InputError(f"--segment: {exc.args[0]}") from None
-        if not (label_map.array == segment.value).any():
+        if segment.value not in present:
             raise InputError(f"--segment {name}: the segment is empty")
         mesh = label_to_surface(label_map, name, progress=progress)
         mesh = replace(mesh, id=f"{label_map.id}-{segment.name}", name=segment.name,

@@ -53,7 +53,9 @@ from numpy.typing import NDArray
 
 from workstation.errors import InputError, OutputError
 from workstation.io.atomic import atomic_path
-from workstation.io.volume_files import integer_labels
+from workstation.io.nifti_integrity import check_nifti_complete
+from workstation.io.segment_sidecar import read_segment_sidecar
+from workstation.io.volume_files import check_geometry, integer_labels
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.volume import Volume
 from workstation.sitk_image import sitk_affine, to_sitk
@@ -178,6 +180,8 @@ def _sitk_write(image: Any, path: Path) -> None:
             sitk.WriteImage(image, str(tmp), True)
     except RuntimeError as exc:
         raise OutputError(f"{path}: cannot write ({_last_line(exc)})") from None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _last_line(exc: BaseException) -> str:
@@ -389,8 +393,7 @@ def _explicit_geometry(label_map: LabelMap, matched: list[_Plane] | None) -> dic
     affine = np.asarray(label_map.ijk_to_lps, dtype=float)
     u, v, w = affine[:3, 0], affine[:3, 1], affine[:3, 2]
     orientation = np.concatenate([u / np.linalg.norm(u), v / np.linalg.norm(v)])
-    normal = np.cross(orientation[:3], orientation[3:])
-    spacing_k = abs(float(w @ normal))
+    spacing_k = _slice_spacing(label_map)
     if matched is not None:
         orientation = matched[0].orientation
         positions = [p.position for p in matched]
@@ -406,6 +409,22 @@ def _explicit_geometry(label_map: LabelMap, matched: list[_Plane] | None) -> dic
                                                      image_position=[float(x) for x in position])
                             for position in positions],
     }
+
+
+def _slice_spacing(label_map: LabelMap) -> float:
+    """Distance (mm) between the label map's slices along the normal of its planes."""
+    affine = np.asarray(label_map.ijk_to_lps, dtype=float)
+    normal = np.cross(affine[:3, 0], affine[:3, 1])
+    return abs(float(affine[:3, 2] @ normal / np.linalg.norm(normal)))
+
+
+def _state_slice_spacing(seg: Any, label_map: LabelMap) -> None:
+    from pydicom.valuerep import format_number_as_ds
+
+    spacing = format_number_as_ds(_slice_spacing(label_map))
+    for group in (seg.SharedFunctionalGroupsSequence[0], *seg.get("PerFrameFunctionalGroupsSequence", [])):
+        for item in group.get("PixelMeasuresSequence", []):
+            item.SpacingBetweenSlices = spacing
 
 
 def _coded(code: dict[str, str], prefix: str = "") -> Any:
@@ -503,6 +522,11 @@ def _write_dicom_seg(label_map: LabelMap, segments: list[Segment], path: Path,
             omit_empty_frames=bool(seg_array.any()), specific_character_set="ISO_IR 192", **geometry)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise OutputError(f"{path}: cannot build the DICOM SEG ({type(exc).__name__}: {_last_line(exc)})") from None
+    if geometry:
+        # highdicom copies the source's pixel measures whenever the pixel spacing matches, SpacingBetweenSlices
+        # included; on a grid of its own (e.g. a gantry-tilt series resampled along the slice normal) the SEG
+        # must state the grid's spacing.
+        _state_slice_spacing(seg, label_map)
     try:
         with atomic_path(path) as tmp:
             seg.save_as(tmp)
@@ -554,10 +578,13 @@ def read_label_map_file(path: str | os.PathLike[str], *, reference: Volume | Non
     top = int(array.max()) if array.size else 0
     if top > 65535:
         raise InputError(f"{path}: label values above 65535")
-    return LabelMap(array=array.astype(np.uint8 if top < 256 else np.uint16), ijk_to_lps=affine,
-                    segments=tuple(segments), name=_file_stem(path),
-                    source_volume_id=reference.id if reference is not None else "",
-                    provenance={"source": {"kind": "file", "format": info}})
+    try:
+        return LabelMap(array=array.astype(np.uint8 if top < 256 else np.uint16), ijk_to_lps=affine,
+                        segments=tuple(segments), name=_file_stem(path),
+                        source_volume_id=reference.id if reference is not None else "",
+                        provenance={"source": {"kind": "file", "format": info}})
+    except ValueError as exc:  # e.g. a header whose spacing or directions are degenerate
+        raise InputError(f"{path}: not a usable label map ({_last_line(exc)})") from None
 
 
 def _resample_nearest(array: NDArray[Any], affine: NDArray[np.float64], reference: Volume) -> NDArray[Any]:
@@ -590,21 +617,38 @@ def _read_sitk_labels(path: Path, fmt: str, overlap: Overlap
                       ) -> tuple[NDArray[Any], NDArray[np.float64], list[Segment], str]:
     import SimpleITK as sitk
 
+    check_nifti_complete(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise InputError(f"{path}: not a readable label map ({_last_line(exc)})") from None
     if image.GetDimension() != 3:
         raise InputError(f"{path}: a {image.GetDimension()}-D image; a 3-D label map is needed")
+    check_geometry(image, path)
     array = integer_labels(sitk.GetArrayFromImage(image), path)
     affine = sitk_affine(image)
     if fmt == "nrrd":
-        meta = {key: image.GetMetaData(key) for key in image.GetMetaDataKeys()}
+        meta = _metadata(image)
+        if array.ndim == 4 and not any(re.match(r"Segment\d+_", key) for key in meta):
+            # Several components per voxel are layers only in a Slicer segmentation that describes them.
+            raise InputError(f"{path}: {array.shape[-1]} components per voxel and no segment layers described "
+                             "(Segment<N>_Layer); a label map has one value per voxel")
         array, segments = _slicer_segments(path, array, meta, overlap)
         return array, affine, segments, "nrrd"
     if array.ndim == 4:
         raise InputError(f"{path}: {array.shape[-1]} components per voxel; a label map has one")
     return array, affine, _sidecar_segments(path), "nifti"
+
+
+def _metadata(image: Any) -> dict[str, str]:
+    """The image's header fields; a field whose text is not UTF-8 (a damaged or foreign header) is left out."""
+    meta = {}
+    for key in image.GetMetaDataKeys():
+        try:
+            meta[key] = image.GetMetaData(key)
+        except (TypeError, UnicodeDecodeError):
+            continue
+    return meta
 
 
 def _parse_terminology(tags: str) -> dict[str, str] | None:
@@ -687,16 +731,9 @@ def _sidecar_segments(path: Path) -> list[Segment]:
     side = sidecar_path(path)
     if not side.is_file():
         return []
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and "segments" in data:
-            return [Segment.from_dict(item) for item in data["segments"]]
-        if isinstance(data, dict):  # a plain {"value": "name"} mapping
-            return [Segment(value=int(k), name=str(v)) for k, v in sorted(data.items(), key=lambda kv: int(kv[0]))
-                    if int(k) != 0]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{side}: not a readable segment sidecar ({_last_line(exc)})") from None
-    raise InputError(f"{side}: not a readable segment sidecar (expected an object with 'segments')")
+    default = Segment(1, "x").color_rgb
+    return [Segment(value=s.value, name=s.name, color_rgb=s.color_rgb or default, code=s.code)
+            for s in read_segment_sidecar(side)]
 
 
 # ---- DICOM SEG ------------------------------------------------------------------------------
@@ -768,15 +805,23 @@ def _frames_grid(frames: list[_SegFrame], rows: int, columns: int, seg: Any, pat
     step = _item_attr((seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None,),
                       "PixelMeasuresSequence", "SpacingBetweenSlices")
     gaps = np.diff(unique_d)
-    spacing_k = float(step) if step and float(step) > 0 else (float(gaps.min()) if gaps.size else 1.0)
-    steps = np.rint((unique_d - unique_d[0]) / spacing_k).astype(int) if gaps.size else np.zeros(1, int)
-    if gaps.size:
+    # The stated SpacingBetweenSlices first; writers copy it from a source whose spacing differs (a SEG
+    # of a gantry-tilt series resampled along the normal), so the smallest gap between frames next.
+    stated = [float(step)] if step and float(step) > 0 else []
+    candidates = stated + ([float(gaps.min())] if gaps.size else []) or [1.0]
+    for spacing_k in candidates:
+        if not gaps.size:
+            steps, w = np.zeros(1, int), normal * spacing_k
+            break
+        steps = np.rint((unique_d - unique_d[0]) / spacing_k).astype(int)
+        if len(np.unique(steps)) != len(steps):
+            continue
         w = (positions[-1] - positions[0]) / steps[-1]
         predicted = positions[0] + steps[:, None] * w
-        if np.abs(predicted - positions).max() > 0.01 * min(spacing_k, *spacing):
-            raise InputError(f"{path}: its frames do not lie on a regular grid; give a reference volume")
+        if np.abs(predicted - positions).max() <= 0.01 * min(spacing_k, *spacing):
+            break
     else:
-        w = normal * spacing_k
+        raise InputError(f"{path}: its frames do not lie on a regular grid; give a reference volume")
     affine = np.eye(4)
     affine[:3, 0] = orientation[:3] * spacing[1]
     affine[:3, 1] = orientation[3:] * spacing[0]
@@ -866,7 +911,12 @@ def _read_dicom_seg(path: Path, reference: Volume | None, overlap: Overlap
         if j1 <= max(j0, 0) or i1 <= max(i0, 0):
             continue
         landed = True
-        pixels = seg.get_stored_frame(f.index + 1)[fj0:fj0 + j1 - max(j0, 0), fi0:fi0 + i1 - max(i0, 0)]
+        try:
+            frame = seg.get_stored_frame(f.index + 1)
+        except Exception as exc:  # pydicom / numpy raise several types for short or damaged pixel data
+            raise InputError(f"{path}: frame {f.index + 1} cannot be read: damaged or truncated pixel data "
+                             f"({_last_line(exc)})") from None
+        pixels = frame[fj0:fj0 + j1 - max(j0, 0), fi0:fi0 + i1 - max(i0, 0)]
         region = array[k, max(j0, 0):j1, max(i0, 0):i1]
         for number, mask in _frame_masks(f, pixels, threshold, value_of):
             value = value_of[number]

@@ -267,6 +267,10 @@ def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+def _ascii(text: str) -> str:
+    return str(text).encode("ascii", "replace").decode("ascii")
+
+
 def _write_vtp(meshes: Sequence[SurfaceMesh], tmp: Path) -> None:
     import pyvista as pv
 
@@ -276,8 +280,11 @@ def _write_vtp(meshes: Sequence[SurfaceMesh], tmp: Path) -> None:
     poly.cell_data["object"] = face_object.astype(np.int32)
     poly.field_data["coordinate_system"] = np.array(["LPS"])
     poly.field_data["units"] = np.array(["mm"])
-    poly.field_data["names"] = np.array([m.name for m in meshes])
-    poly.field_data["segments"] = np.array([m.segment for m in meshes])
+    # VTK string arrays hold ASCII only: the names as readable ASCII ("?" for other characters), and
+    # exactly as JSON with \u escapes (read back first).
+    poly.field_data["names"] = np.array([_ascii(m.name) for m in meshes])
+    poly.field_data["segments"] = np.array([_ascii(m.segment) for m in meshes])
+    poly.field_data["names_json"] = np.array([json.dumps([m.name for m in meshes])])
     poly.field_data["color_rgb"] = np.array([m.color_rgb for m in meshes], dtype=float)
     poly.field_data["provenance_json"] = np.array([json.dumps(m.provenance, default=str) for m in meshes])
     poly.save(str(tmp), binary=True)
@@ -617,10 +624,30 @@ def _read_3mf(path: Path) -> list[_Part]:
     return parts
 
 
+def _read_vtk_polydata(path: Path) -> Any:
+    """VTK XML PolyData; VTK's error reports (multi-line, on the terminal otherwise) are caught, and a
+    damaged or truncated file is an InputError naming it."""
+    import pyvista as pv
+    from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
+
+    reader = vtkXMLPolyDataReader()
+    with pv.vtk_verbosity("off"), pv.VtkErrorCatcher(raise_errors=False, send_to_logging=False) as caught:
+        readable = bool(reader.CanReadFile(str(path)))
+        if readable:
+            reader.SetFileName(str(path))
+            reader.Update()
+    if not readable:
+        raise InputError(f"{path}: not a VTK XML PolyData (.vtp) file")
+    if caught.error_events or reader.GetErrorCode():
+        reason = " ".join(str(caught.error_events[0].alert).split())[:120] if caught.error_events else "read error"
+        raise InputError(f"{path}: not a readable VTP file ({reason})")
+    return pv.wrap(reader.GetOutput())
+
+
 def _read_vtp(path: Path) -> list[_Part]:
     import pyvista as pv
 
-    poly = pv.read(str(path))
+    poly = _read_vtk_polydata(path)
     if not isinstance(poly, pv.PolyData):
         raise InputError(f"{path}: not VTK PolyData")
     tri = poly.triangulate()
@@ -631,6 +658,13 @@ def _read_vtp(path: Path) -> list[_Part]:
     objects = np.asarray(tri.cell_data["object"], dtype=np.int64) if "object" in tri.cell_data else \
         np.zeros(len(faces), dtype=np.int64)
     names = list(tri.field_data["names"]) if "names" in tri.field_data else []
+    if "names_json" in tri.field_data:
+        try:
+            exact = json.loads(str(tri.field_data["names_json"][0]))
+        except (ValueError, IndexError):
+            exact = None
+        if isinstance(exact, list) and len(exact) == len(names) and all(isinstance(n, str) for n in exact):
+            names = exact
     exact = np.asarray(tri.field_data["color_rgb"], dtype=float).reshape(-1, 3) if "color_rgb" in tri.field_data \
         else None
     rgb = np.asarray(tri.point_data["RGB"], dtype=float) / 255.0 if "RGB" in tri.point_data else None

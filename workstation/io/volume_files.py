@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from workstation.errors import InputError, OutputError
 from workstation.io.atomic import atomic_path
+from workstation.io.nifti_integrity import check_nifti_complete
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.volume import Volume
 from workstation.sitk_image import sitk_affine, to_sitk
@@ -32,6 +33,7 @@ def _read_sitk(path: Path) -> Any:
 
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    check_nifti_complete(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -42,7 +44,19 @@ def _read_sitk(path: Path) -> Any:
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path}: {image.GetNumberOfComponentsPerPixel()} components per voxel; a scalar "
                          "volume is needed")
+    check_geometry(image, path)
     return image
+
+
+def check_geometry(image: Any, path: Path) -> None:
+    """InputError naming ``path`` when a SimpleITK image's grid is degenerate (zero, negative or non-finite
+    spacing, singular directions): what a damaged header gives."""
+    affine = sitk_affine(image)
+    spacing = np.asarray(image.GetSpacing(), dtype=float)
+    if (not np.isfinite(affine).all() or not (spacing > 1e-6).all()
+            or abs(np.linalg.det(affine[:3, :3])) < 1e-9 * float(np.prod(spacing))):
+        raise InputError(f"{path}: degenerate grid in the header (spacing {tuple(float(f'{x:.4g}') for x in spacing)} "
+                         "mm or singular directions)")
 
 
 def read_volume(path: str | os.PathLike[str], *, modality: str = "OT", name: str = "") -> Volume:
@@ -70,6 +84,8 @@ def write_image(array: np.ndarray, ijk_to_lps: np.ndarray, path: str | os.PathLi
             sitk.WriteImage(image, str(tmp), compress, 1 if compress else -1)
     except RuntimeError as exc:
         raise OutputError(f"{path}: cannot write ({str(exc).strip().splitlines()[-1][:160]})") from None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_volume(volume: Volume, path: str | os.PathLike[str], *, compress: bool = True) -> None:

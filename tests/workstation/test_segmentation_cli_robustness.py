@@ -399,3 +399,18 @@ def test_a_damaged_nifti_header_is_one_quiet_line(tmp_path: Path, capfd: pytest.
     with pytest.raises(InputError, match=r"damaged NIfTI header \(dim\[0\] = 9"):
         read_label_map_file(tmp_path / "labels.nii")
     assert capfd.readouterr().err == ""
+
+
+def test_options_of_another_mode_and_bad_mesh_outputs_are_refused_before_any_work(
+        ct_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = fingerprint(ct_case)
+    for args, message in ((["--preset", "body", "--background", "2"], "--background goes with --seeds only"),
+                          (["--import", str(tmp_path / "x.nrrd"), "--point", "0,0,0"], "--point goes with --preset"),
+                          (["--import", str(tmp_path / "x.nrrd"), "--name", "liver"], "--name goes with --preset")):
+        code, _, err = run(capsys, "segment", ct_case, *args)
+        assert_one_line_error(code, err, 3, message)
+    code, _, err = run(capsys, "mesh", ct_case, "-o", tmp_path / "no-folder" / "bone.stl")
+    assert_one_line_error(code, err, 4, "does not exist")
+    code, _, err = run(capsys, "mesh", ct_case, "-o", tmp_path / "bone.xyz")
+    assert_one_line_error(code, err, 3, "expected a file ending in .stl")
+    assert fingerprint(ct_case) == before

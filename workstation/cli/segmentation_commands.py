@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from workstation.cli.common import parse_point, progress_bar, say
 from workstation.errors import EXIT_OK, InputError
@@ -17,6 +16,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
     chosen = [opt for opt in ("preset", "seeds", "import_path") if getattr(args, opt)]
     if len(chosen) != 1:
         raise InputError("give exactly one of --preset, --seeds or --import")
+    if args.background is not None and not args.seeds:
+        raise InputError("--background goes with --seeds only")
+    if args.point and not args.preset:
+        raise InputError("--point goes with --preset only (the pieces of the preset's segment to keep)")
+    if args.name and not args.preset:
+        raise InputError("--name goes with --preset only (seeds and imported files name their segments)")
     case = load_case(args.case)
     bar = progress_bar(args)
     try:
@@ -34,12 +39,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
         else:
             label_map = segment_case.import_labels(case, args.import_path, volume_id=args.volume)
             made = [s.name for s in label_map.segments]
+        stats = [s for s in segment_case.statistics(case, volume_id=args.volume) if s.name in made]
         save_case(case, args.case, progress=bar)
     finally:
         bar.close()
-    for stat in segment_case.statistics(case, volume_id=args.volume):
-        if stat.name in made:
-            say(args, f"segment {stat.name!r} (label {stat.value}): {stat.volume_ml:.1f} ml")
+    for stat in stats:
+        say(args, f"segment {stat.name!r} (label {stat.value}): {stat.volume_ml:.1f} ml")
     say(args, f"saved case {args.case}")
     return EXIT_OK
 
@@ -58,9 +63,10 @@ def cmd_labels(args: argparse.Namespace) -> int:
 def cmd_mesh(args: argparse.Namespace) -> int:
     from workstation import segment_case
     from workstation.bundle import load_case, save_case
-    from workstation.io.mesh_files import write_mesh
+    from workstation.io.atomic import output_file
+    from workstation.io.mesh_files import MESH_SUFFIXES, write_mesh
 
-    output = Path(args.output)
+    output = output_file(args.output, suffixes=MESH_SUFFIXES)  # before the surfaces are built, not after
     if args.format and output.suffix.lower() != f".{args.format}":
         raise InputError(f"-o {output}: its suffix does not match --format {args.format}")
     case = load_case(args.case)

@@ -94,8 +94,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     case = load_case(args.case)
     stats = segment_case.statistics(case, volume_id=args.volume)
     if args.json:
-        print(json.dumps({"case": str(args.case), "units": {"volume": "ml", "surface_area": "mm2",
-                                                            "intensity": "HU for CT"},
+        modality = segment_case.case_volume(case, args.volume).modality
+        intensity = "HU" if modality == "CT" else f"{modality} image values (no physical unit)"
+        print(json.dumps({"case": str(args.case), "units": {"volume_ml": "ml", "surface_area_mm2": "mm2",
+                                                            "mean, std, min, max": intensity},
                           "segments": [s.to_dict() for s in stats]}, indent=1))
         return EXIT_OK
     if not stats:

@@ -95,7 +95,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     stats = segment_case.statistics(case, volume_id=args.volume)
     if args.json:
         modality = segment_case.case_volume(case, args.volume).modality
-        intensity = "HU" if modality == "CT" else f"{modality} image values (no physical unit)"
+        intensity = {"CT": "HU", "OT": "HU if the image is a CT (its modality is not recorded)"}.get(
+            modality, f"{modality} image values (no physical unit)")
         print(json.dumps({"case": str(args.case), "units": {"volume_ml": "ml", "surface_area_mm2": "mm2",
                                                             "mean, std, min, max": intensity},
                           "segments": [s.to_dict() for s in stats]}, indent=1))

@@ -440,3 +440,14 @@ def test_modify_rename_shows_the_new_name_and_errors_leave_the_labels(window, qt
         boxes[0].close()
         assert doc.label_map is before and doc.history.labels() == undo_steps
         assert [s.name for s in doc.segments()] == ["lesion", "second"]
+
+
+def test_every_modify_operation_of_the_app_is_a_twin_edit_operation() -> None:
+    """What the app's Modify group does can be done without a window (``twin edit``)."""
+    from ui.segment_panel import MODIFICATIONS
+    from workstation.cli.edit_commands import OPERATIONS
+
+    cli = {"fill_holes_per_slice": "fill-holes", "hollow_inside": "hollow", "hollow_outside": "hollow",
+           "keep_at_crosshair": "keep-at"}
+    for modification in MODIFICATIONS:
+        assert cli.get(modification.key, modification.key.replace("_", "-")) in OPERATIONS, modification.key

@@ -37,6 +37,7 @@ DEFAULT_SIZE_MM = 6.0
 DEFAULT_CONTACT_MM = 3.0
 DEFAULT_PUSH_RADIUS_MM = 10.0
 _MIN_SURFACE_REDUCTION, _MAX_SURFACE_REDUCTION = 0.5, 0.95
+MESHERS = ("auto", "tetgen", "ftetwild")
 
 
 def tet_mesh_id(segments: str | Sequence[str]) -> str:
@@ -73,8 +74,13 @@ def _store_tet_mesh(case: Case, mesh: TetMesh) -> TetMesh:
     return stored
 
 
+def _envelope_mm(label_map: LabelMap) -> float:
+    """fTetWild's envelope: half the largest voxel spacing, mm."""
+    return 0.5 * float(np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0).max())
+
+
 def _multi_region_mesh(label_map: LabelMap, segments: Sequence[str], values: list[int], *, size_mm: float,
-                       progress: ProgressCallback | None) -> TetMesh:
+                       mesher: str, progress: ProgressCallback | None) -> TetMesh:
     """A conforming mesh of the segments' shared-interface surfaces at element size (fTetWild, see
     :mod:`mechanics.envelope_meshing`; the envelope is half the largest voxel spacing). When that
     fails, TetGen on the same surfaces (conforming too, but it keeps their finer triangles); when
@@ -90,12 +96,15 @@ def _multi_region_mesh(label_map: LabelMap, segments: Sequence[str], values: lis
     surfaces = label_map_surfaces(label_map, segments=list(segments),
                                   target_reduction=_surface_reduction(label_map, size_mm), progress=progress)
     chosen = [surfaces[name] for name in segments]
-    spacing = np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0)
-    try:
-        return tetrahedralize_regions_envelope(chosen, values, size_mm=size_mm, epsilon_mm=0.5 * float(spacing.max()),
-                                               name="+".join(segments), progress=progress)
-    except InputError as exc:
-        envelope_failure = str(exc)
+    envelope_failure = "not tried (--mesher tetgen)"
+    if mesher != "tetgen":
+        try:
+            return tetrahedralize_regions_envelope(chosen, values, size_mm=size_mm, epsilon_mm=_envelope_mm(label_map),
+                                                   name="+".join(segments), progress=progress)
+        except InputError as exc:
+            if mesher == "ftetwild":
+                raise InputError(f"--segment {'+'.join(segments)}: {exc}") from None
+            envelope_failure = str(exc)
     try:
         mesh = meshing.tetrahedralize_regions(chosen, values, size_mm=size_mm, name="+".join(segments),
                                               progress=progress)
@@ -115,8 +124,8 @@ def _multi_region_mesh(label_map: LabelMap, segments: Sequence[str], values: lis
 
 
 def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DEFAULT_SIZE_MM,
-                     from_labels: bool = False, repair: bool = True, volume_id: str | None = None,
-                     progress: ProgressCallback | None = None) -> TetMesh:
+                     from_labels: bool = False, repair: bool = True, mesher: str = "auto",
+                     volume_id: str | None = None, progress: ProgressCallback | None = None) -> TetMesh:
     """Tetrahedral mesh of one segment or of several touching segments (one conforming mesh, region
     id = label value), stored in ``case.tet_meshes`` as ``tet-<names>``.
 
@@ -128,6 +137,9 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
         surface: the fallback for surfaces that cannot be meshed.
     repair : repair a one-segment surface that is not watertight or intersects itself (pymeshfix) instead of
         refusing it; several segments are never repaired (that would break their shared interfaces).
+    mesher : ``"auto"``: TetGen for one segment (it keeps the surface exactly and is reproducible),
+        fTetWild for several (:mod:`mechanics.envelope_meshing`; TetGen as the fallback); ``"tetgen"`` or
+        ``"ftetwild"``: that mesher only (fTetWild gives better-shaped tets, but not the same ones twice).
 
     Raises
     ------
@@ -144,6 +156,8 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
         raise InputError(f"--segment {list(segments)}: a segment is named twice")
     if not (isinstance(size_mm, (int, float)) and np.isfinite(size_mm) and size_mm > 0):
         raise InputError(f"--size-mm {size_mm!r}: must be a positive number of millimetres")
+    if mesher not in MESHERS:
+        raise InputError(f"--mesher {mesher!r}: one of {', '.join(MESHERS)}")
     label_map = segment_case.segmented_label_map(case, volume_id)
     values = [_segment_value(label_map, name) for name in segments]
     mesh_id = tet_mesh_id(segments)
@@ -155,12 +169,21 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
     elif len(segments) == 1:
         surface = segment_case.segment_surface(case, segments[0], volume_id=volume_id, progress=progress)
         try:
-            mesh = meshing.tetrahedralize(surface, size_mm=float(size_mm), repair=repair, region_id=values[0],
-                                          name=segments[0], progress=progress)
+            if mesher == "ftetwild":
+                from mechanics.envelope_meshing import tetrahedralize_regions_envelope
+
+                coarse = meshing.coarsen_surface(surface, float(size_mm))  # fTetWild's time grows with its input
+                mesh = tetrahedralize_regions_envelope([coarse], values, size_mm=float(size_mm),
+                                                       epsilon_mm=_envelope_mm(label_map), name=segments[0],
+                                                       progress=progress)
+            else:
+                mesh = meshing.tetrahedralize(surface, size_mm=float(size_mm), repair=repair, region_id=values[0],
+                                              name=segments[0], progress=progress)
         except InputError as exc:
             raise InputError(f"--segment {segments[0]}: {exc}") from None
     else:
-        mesh = _multi_region_mesh(label_map, segments, values, size_mm=float(size_mm), progress=progress)
+        mesh = _multi_region_mesh(label_map, segments, values, size_mm=float(size_mm), mesher=mesher,
+                                  progress=progress)
     quality = tet_quality(mesh)
     mesh = replace(mesh, id=mesh_id, provenance={
         **mesh.provenance, "segments": list(segments), "label_values": values, "label_map_id": label_map.id,

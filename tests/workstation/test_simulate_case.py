@@ -207,3 +207,17 @@ def voxel_volume_of(case: Case, name: str) -> float:
     label_map = next(iter(case.label_maps.values()))
     value = label_map.segment(name).value
     return float(np.sum(label_map.array == value) * abs(np.linalg.det(label_map.ijk_to_lps[:3, :3])))
+
+
+def test_the_mesher_can_be_chosen() -> None:
+    case = phantom_case()
+    envelope = simulate_case.tetmesh_segments(case, ["liver"], size_mm=5.0, mesher="ftetwild")
+    assert envelope.provenance["meshing"]["mesher"] == "fTetWild"
+    quality = tet_quality(envelope)
+    assert quality.n_inverted == 0 and quality.min_dihedral_deg > 10.0
+    assert quality.volume_mm3 == pytest.approx(voxel_volume(case, 4), rel=0.01)  # boundary offset to the volume
+    both = simulate_case.tetmesh_segments(case, ["liver", "bone"], size_mm=5.0, mesher="tetgen")
+    assert both.provenance["meshing"]["mesher"] == "tetgen"
+    assert both.provenance["envelope_mesh_failed"].startswith("not tried")
+    with pytest.raises(InputError, match="--mesher 'gmsh': one of auto, tetgen, ftetwild"):
+        simulate_case.tetmesh_segments(case, ["liver"], mesher="gmsh")

@@ -26,7 +26,8 @@ def cmd_tetmesh(args: argparse.Namespace) -> int:
     bar = progress_bar(args)
     try:
         mesh = simulate_case.tetmesh_segments(case, args.segment, size_mm=args.size_mm, from_labels=args.from_labels,
-                                              repair=not args.no_repair, volume_id=args.volume, progress=bar)
+                                              repair=not args.no_repair, mesher=args.mesher, volume_id=args.volume,
+                                              progress=bar)
         save_case(case, args.case, progress=bar)
     finally:
         bar.close()
@@ -100,8 +101,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("tetmesh", parents=[common], help="tetrahedral mesh of a segment (or touching segments)")
     p.add_argument("case")
     p.add_argument("--segment", action="append", required=True,
-                   help="segment name; repeat for one multi-region mesh (conforming where TetGen accepts the "
-                        "shared surfaces, else regions from the label map)")
+                   help="segment name; repeat for one conforming multi-region mesh (regions from the label map "
+                        "when no mesher accepts the shared surfaces)")
     p.add_argument("--size-mm", type=float, default=6.0,
                    help="element size, mm: no tet larger than a regular tet with this edge (mean edge about 0.7x); "
                         "default 6")
@@ -109,6 +110,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                                               "of the surface")
     p.add_argument("--no-repair", action="store_true", help="refuse a surface that is not watertight instead of "
                                                             "repairing it")
+    p.add_argument("--mesher", choices=["auto", "tetgen", "ftetwild"], default="auto",
+                   help="auto (default): TetGen for one segment (exact surface, reproducible), fTetWild for several; "
+                        "ftetwild: better-shaped tets within half a voxel of the surface, not the same twice")
     p.add_argument("--json", action="store_true")
     p.add_argument("--volume", help="volume id (default: the first)")
     p.set_defaults(func=cmd_tetmesh)

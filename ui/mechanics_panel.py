@@ -41,6 +41,12 @@ class MechanicsPanel(QWidget):
         form = QFormLayout()
         self.segment = QComboBox(self, objectName="mechanics-segment")
         self.size = spin_box(self, "element-size", 0.5, 30.0, 4.0, decimals=1)
+        self.mesher = QComboBox(self, objectName="mesher")
+        for text, key in (("Auto", "auto"), ("TetGen", "tetgen"), ("fTetWild", "ftetwild")):
+            self.mesher.addItem(text, key)
+        self.mesher.setToolTip("Auto: TetGen for one segment (exact surface, the same mesh every time), fTetWild for\n"
+                               "touching segments. fTetWild: better-shaped tets within half a voxel of the surface,\n"
+                               "not the same mesh twice.")
         self.material = QComboBox(self, objectName="material")
         self.fix = QLineEdit(self, objectName="fix")
         self.fix.setPlaceholderText("segment name, or plane:x,y,z:nx,ny,nz (LPS mm)")
@@ -48,6 +54,7 @@ class MechanicsPanel(QWidget):
                             "or those on the side of a plane its normal points to.")
         form.addRow("Segment", self.segment)
         form.addRow("Element size", self.size)
+        form.addRow("Mesher", self.mesher)
         form.addRow("Material", self.material)
         form.addRow("Fixed", self.fix)
         layout.addLayout(form)
@@ -137,6 +144,7 @@ class MechanicsPanel(QWidget):
         from workstation import simulate_case
 
         doc, name, size = self.document, self.segment.currentText(), self.size.value()
+        mesher = self.mesher.currentData()
         case = doc.case
 
         def done(mesh: Any) -> None:
@@ -148,7 +156,7 @@ class MechanicsPanel(QWidget):
             doc.modified = True
 
         self.run_job(f"Meshing {name}", lambda progress: simulate_case.tetmesh_segment(
-            case, name, size_mm=size, progress=progress), done)
+            case, name, size_mm=size, mesher=mesher, progress=progress), done)
 
     def simulate(self) -> None:
         self._fill_materials()

@@ -192,11 +192,11 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
 
 
 def tetmesh_segment(case: Case, segment_name: str, *, size_mm: float = DEFAULT_SIZE_MM, from_labels: bool = False,
-                    repair: bool = True, volume_id: str | None = None,
+                    repair: bool = True, mesher: str = "auto", volume_id: str | None = None,
                     progress: ProgressCallback | None = None) -> TetMesh:
     """Tetrahedral mesh of one segment (see :func:`tetmesh_segments`)."""
     return tetmesh_segments(case, [segment_name], size_mm=size_mm, from_labels=from_labels, repair=repair,
-                            volume_id=volume_id, progress=progress)
+                            mesher=mesher, volume_id=volume_id, progress=progress)
 
 
 _PLANE = re.compile(r"^plane:([^:]+):([^:]+)$")

@@ -93,3 +93,16 @@ def test_live_drag_moves_the_tissue_under_the_tool(qtbot) -> None:  # type: igno
     assert "tissue force" in mech.report.text()
     qtbot.mouseClick(mech.live_button, Qt.MouseButton.LeftButton)  # stop
     assert doc.live is None and axial.tool == "navigate"
+
+
+def test_the_mesher_is_chosen_in_the_panel(qtbot) -> None:  # type: ignore[no-untyped-def]
+    window = window_with(qtbot, phantom_volume())
+    doc, mech = window.document, window.mechanics_panel
+    doc.add_segment("tumour")
+    doc.apply_threshold("tumour", 250.0, 400.0)
+    mech.size.setValue(3.0)
+    mech.mesher.setCurrentIndex(mech.mesher.findData("ftetwild"))
+    qtbot.mouseClick(mech.mesh_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    mesh = doc.case.tet_meshes["tet-tumour"]
+    assert mesh.provenance["meshing"]["mesher"] == "fTetWild" and "inverted 0" in mech.report.text()

@@ -52,6 +52,19 @@ def test_two_segments_and_from_labels(case_path: Path, capsys: pytest.CaptureFix
     assert data["quality"]["n_inverted"] == 0
 
 
+def test_touching_segments_by_default_and_one_segment_with_ftetwild(case_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from workstation.bundle import load_case
+
+    assert main(["tetmesh", str(case_path), "--segment", "liver", "--segment", "bone", "--size-mm", "5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["quality"]["n_slivers"] == 0 and set(data["quality"]["region_volumes_mm3"]) == {"2", "4"}
+    assert main(["tetmesh", str(case_path), "--segment", "liver", "--size-mm", "5", "--mesher", "ftetwild", "-q"]) == 0
+    meshes = load_case(case_path).tet_meshes
+    assert meshes["tet-liver+bone"].provenance["meshing"]["mesher"] == "fTetWild"  # auto: fTetWild for several
+    assert meshes["tet-liver"].provenance["meshing"]["mesher"] == "fTetWild"
+
+
 @pytest.mark.parametrize("argv", [
     ["tetmesh", "{case}", "--segment", "nope"],
     ["tetmesh", "{case}", "--segment", "liver", "--size-mm", "0"],

@@ -26,6 +26,7 @@ process (:mod:`mechanics.mesher_worker`) in a scratch folder, where it writes a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -193,5 +194,4 @@ def tetrahedralize_regions_envelope(surfaces: Sequence[SurfaceMesh], region_ids:
                 "boundary_ears_removed": {"below_deg": DEFAULT_SLIVER_DEG, "count": peel.n_removed,
                                           "volume_mm3": peel.removed_volume_mm3,
                                           "max_height_mm": peel.max_thickness_mm}}
-    return TetMesh(points_lps=mesh.points_lps, tets=mesh.tets, region_ids=mesh.region_ids, name=name,
-                   provenance={"surfaces": [s.name or s.segment for s in surfaces], "meshing": settings})
+    return replace(mesh, provenance={"surfaces": [s.name or s.segment for s in surfaces], "meshing": settings})

@@ -107,7 +107,7 @@ def smooth_labels(label_map: LabelMap, *, radius_mm: float = 1.0) -> LabelMap:
     """
     from segmentation.structuring import ball
 
-    footprint = ball(radius_mm, np.linalg.norm(label_map.ijk_to_lps[:3, :3], axis=0))
+    footprint = ball(radius_mm, label_map.spacing_mm)
     values = np.unique(label_map.array)
     best = np.zeros(label_map.array.shape, dtype=np.float32)
     out = label_map.array.copy()

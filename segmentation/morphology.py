@@ -19,14 +19,17 @@ def _check(margin_mm: float) -> None:
         raise ValueError(f"margin_mm must be a finite number >= 0, got {margin_mm}")
 
 
-def _bbox(mask: NDArray[np.bool_], pad: NDArray[np.int64]) -> tuple[slice, ...] | None:
+def bounding_box(mask: NDArray[np.bool_], pad: ArrayLike = 0) -> tuple[slice, ...] | None:
+    """Slices ``[k, j, i]`` of the smallest box holding ``mask``, grown by ``pad`` voxels per axis and
+    clipped to the grid; None when the mask is empty."""
     if not mask.any():
         return None
+    pad = np.broadcast_to(np.asarray(pad, dtype=np.int64), (3,))
     slices = []
     for axis in range(3):
         other = tuple(a for a in range(3) if a != axis)
         hits = np.flatnonzero(mask.any(axis=other))
-        slices.append(slice(max(hits[0] - pad[axis], 0), min(hits[-1] + pad[axis] + 1, mask.shape[axis])))
+        slices.append(slice(max(int(hits[0] - pad[axis]), 0), min(int(hits[-1] + pad[axis] + 1), mask.shape[axis])))
     return tuple(slices)
 
 
@@ -36,7 +39,7 @@ def grow(mask: ArrayLike, margin_mm: float, *, spacing_mm: ArrayLike) -> NDArray
     mask = np.asarray(mask, dtype=bool)
     sp = kji_spacing(spacing_mm)
     pad = np.ceil(margin_mm / sp).astype(np.int64) + 1
-    box = _bbox(mask, pad)
+    box = bounding_box(mask, pad)
     out = np.zeros_like(mask)
     if box is None or margin_mm == 0:
         return mask.copy()

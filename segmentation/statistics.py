@@ -70,7 +70,7 @@ def segment_statistics(label_map: LabelMap, volume: Volume | None = None) -> lis
     Intensities are of the segment's finite voxels (NaN marks "no data" in float volumes), so that
     one NaN voxel does not make every figure NaN (and ``twin stats --json`` invalid JSON).
     """
-    spacing = np.linalg.norm(label_map.ijk_to_lps[:3, :3], axis=0)
+    spacing = label_map.spacing_mm
     if volume is not None and not volume.same_grid(label_map):
         raise ValueError("segment_statistics: the volume and the label map are on different grids")
     out = []

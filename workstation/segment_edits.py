@@ -46,10 +46,6 @@ def _nonempty(label_map: LabelMap, name: str) -> NDArray[np.bool_]:
     return mask
 
 
-def _spacing_xyz(label_map: LabelMap) -> NDArray[np.float64]:
-    return np.linalg.norm(np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3], axis=0)
-
-
 def _positive(value: float, option: str) -> float:
     value = float(value)
     if not (np.isfinite(value) and value > 0):
@@ -88,11 +84,9 @@ def _in_box(label_map: LabelMap, mask: NDArray[np.bool_],
     Cuts only change the segment's voxels, so a plane or cylinder is never evaluated on the whole grid.
     """
     out = np.zeros(mask.shape, dtype=bool)
-    if not mask.any():
+    box = morphology.bounding_box(mask)
+    if box is None:
         return out
-    box = tuple(slice(int(np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]),
-                      int(np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[-1]) + 1)
-                for axis in range(3))
     shift = np.eye(4)
     shift[:3, 3] = [box[2].start, box[1].start, box[0].start]
     shape = tuple(s.stop - s.start for s in box)
@@ -198,7 +192,7 @@ def remove_small(label_map: LabelMap, name: str, *, min_ml: float) -> LabelMap:
     """Segment ``name`` without its pieces smaller than ``min_ml`` millilitres."""
     mask = _nonempty(label_map, name)
     return _set(label_map, name, islands.remove_small(mask, min_ml=_positive(min_ml, "--min-ml"),
-                                                      spacing_mm=_spacing_xyz(label_map)))
+                                                      spacing_mm=label_map.spacing_mm))
 
 
 # -- shape ------------------------------------------------------------------------------------
@@ -212,7 +206,7 @@ def morph(label_map: LabelMap, name: str, *, operation: Morphology, mm: float, o
         raise InputError(f"operation {operation!r}: one of {', '.join(MORPHOLOGY)}")
     mask = _nonempty(label_map, name)
     mm = _positive(mm, "--mm")
-    spacing = _spacing_xyz(label_map)
+    spacing = label_map.spacing_mm
     if operation == "grow":
         out = morphology.grow(mask, mm, spacing_mm=spacing)
     elif operation == "shrink":
@@ -236,7 +230,7 @@ def hollow(label_map: LabelMap, name: str, *, thickness_mm: float, inside: bool 
            overwrite: bool = True) -> LabelMap:
     """Segment ``name`` becomes a shell of ``thickness_mm``: inside its old surface, or outside it."""
     mask = _nonempty(label_map, name)
-    shell = morphology.hollow(mask, _positive(thickness_mm, "--thickness-mm"), spacing_mm=_spacing_xyz(label_map),
+    shell = morphology.hollow(mask, _positive(thickness_mm, "--thickness-mm"), spacing_mm=label_map.spacing_mm,
                               inside=inside)
     return _set(label_map, name, shell, overwrite=overwrite)
 
@@ -296,7 +290,7 @@ def combine(label_map: LabelMap, name: str, *, operation: Combination, others: l
     mask = _mask(label_map, name)
     region = label_ops.union(*(_mask(label_map, other) for other in others))
     if margin > 0:
-        region = morphology.grow(region, margin, spacing_mm=_spacing_xyz(label_map))
+        region = morphology.grow(region, margin, spacing_mm=label_map.spacing_mm)
     if operation == "union":
         out = mask | region
     elif operation == "intersect":

@@ -56,7 +56,7 @@ def _segment_value(label_map: LabelMap, name: str) -> int:
 
 
 def _surface_reduction(label_map: LabelMap, size_mm: float) -> float:
-    spacing = np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0)
+    spacing = label_map.spacing_mm
     face = float(np.prod(spacing)) ** (2.0 / 3.0)
     # Two triangles per voxel face before decimation; aim at triangles with edges of about size_mm.
     wanted = 1.0 - 2.0 * face / (np.sqrt(3.0) / 4.0 * size_mm ** 2)
@@ -76,7 +76,7 @@ def _store_tet_mesh(case: Case, mesh: TetMesh) -> TetMesh:
 
 def _envelope_mm(label_map: LabelMap) -> float:
     """fTetWild's envelope: half the largest voxel spacing, mm."""
-    return 0.5 * float(np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0).max())
+    return 0.5 * float(label_map.spacing_mm.max())
 
 
 def _multi_region_mesh(label_map: LabelMap, segments: Sequence[str], values: list[int], *, size_mm: float,
@@ -162,7 +162,7 @@ def tetmesh_segments(case: Case, segments: Sequence[str], *, size_mm: float = DE
     values = [_segment_value(label_map, name) for name in segments]
     mesh_id = tet_mesh_id(segments)
     if from_labels:
-        spacing = np.linalg.norm(np.asarray(label_map.ijk_to_lps)[:3, :3], axis=0)
+        spacing = label_map.spacing_mm
         stride = max(1, int(round(size_mm / float(np.prod(spacing)) ** (1.0 / 3.0))))
         mesh = voxel_tets.voxel_tetrahedra(label_map, labels=values, stride=stride, name="+".join(segments),
                                            progress=progress)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from workstation.cli.common import parse_point, progress_bar, say
 from workstation.errors import EXIT_OK, InputError
-from workstation.model.labelmap import LabelMap
-from workstation.model.volume import Volume
+
+if TYPE_CHECKING:
+    from workstation.model.labelmap import LabelMap
+    from workstation.model.volume import Volume
 
 # operation -> help
 OPERATIONS: dict[str, str] = {
@@ -103,10 +103,11 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
 
 
 def _ml(label_map: LabelMap, name: str) -> float | None:
+    from segmentation.surface import voxel_volume_mm3
+
     if not any(s.name == name for s in label_map.segments):
         return None
-    voxel_mm3 = abs(float(np.linalg.det(np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3])))
-    return float(np.count_nonzero(label_map.mask(name))) * voxel_mm3 / 1000.0
+    return voxel_volume_mm3(label_map, name) / 1000.0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:

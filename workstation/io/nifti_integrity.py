@@ -3,8 +3,9 @@
 ITK's NIfTI reader (SimpleITK 2.x) accepts a ``.nii`` or ``.nii.gz`` whose voxel data stops
 short and fills the missing voxels with zeros, without an error: a half-copied CT or label map
 would be imported as if it were whole. This module reads the header's dimensions, voxel type
-and data offset, and checks that the file (decompressed, for gzip, with its CRC verified)
-holds every voxel. NRRD and MetaImage readers already refuse short files.
+and data offset, and checks that the file holds every voxel: its size, or for gzip its
+decompressed stream (read once to the end, which also verifies its CRC). NRRD and MetaImage
+readers already refuse short files.
 """
 
 from __future__ import annotations
@@ -86,14 +87,16 @@ def check_nifti_complete(path: str | os.PathLike[str]) -> None:
         with stream as f:
             header = f.read(_NIFTI2_HEADER)
             expected = _expected_bytes(header, path)
-            if expected is None and not compressed:
-                return
-            total = len(header)
-            # A gzip stream is read to its end, so that its CRC is checked even where the header is not understood.
-            while chunk := f.read(_CHUNK):
-                total += len(chunk)
-                if not compressed and total >= expected:
-                    break
+            if not compressed:
+                if expected is None:
+                    return
+                total = path.stat().st_size
+            else:
+                # A gzip stream is read to its end, so that its CRC is checked even where the header is not
+                # understood (its trailer's size field alone would miss corrupt data).
+                total = len(header)
+                while chunk := f.read(_CHUNK):
+                    total += len(chunk)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"{path}: corrupt or truncated gzip data ({exc})") from None
     except OSError as exc:

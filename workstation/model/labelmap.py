@@ -99,6 +99,11 @@ class LabelMap:
         """(K, J, I) boolean mask of one segment."""
         return self.array == self.segment(name_or_value).value
 
+    @property
+    def spacing_mm(self) -> NDArray[np.float64]:
+        """(3,) voxel size along i, j, k in mm."""
+        return np.linalg.norm(np.asarray(self.ijk_to_lps, dtype=float)[:3, :3], axis=0)
+
     def present_values(self) -> NDArray[Any]:
         """Sorted non-zero values that occur in the array."""
         values = np.unique(self.array)

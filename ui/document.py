@@ -1,8 +1,10 @@
 """The open case as the app sees it: the shown volume, the label map being edited, view settings.
 
 Every edit calls the same core functions as the CLI (:mod:`workstation.segment_case`,
-:mod:`segmentation`), stores the result in the case and in the undo history, and emits a Qt
-signal; widgets hold no state of their own beyond what they draw.
+:mod:`segmentation`), stores the result in the case (which records it in the case's journal of
+label-map changes, :mod:`workstation.label_journal`: undo and redo are saved with the case, so
+they also reach edits made earlier or with ``twin edit``), and emits a Qt signal; widgets hold
+no state of their own beyond what they draw.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from numpy.typing import ArrayLike, NDArray
 from PySide6.QtCore import QObject, Signal
 
 from segmentation.editing import sphere_mask
-from segmentation.history import EditHistory
 from workstation.errors import InputError
+from workstation.label_journal import Journal
 from workstation.model.case import Case
 from workstation.model.labelmap import LabelMap, Segment
 from workstation.model.volume import Volume
@@ -58,7 +60,6 @@ class Document(QObject):
         self.case_path: Path | None = None
         self.volume: Volume | None = None
         self.label_map: LabelMap | None = None
-        self.history = EditHistory()
         self.crosshair_lps = np.zeros(3)
         self.level, self.width = 40.0, 400.0
         self.hidden: set[int] = set()
@@ -83,7 +84,6 @@ class Document(QObject):
         self.case, self.case_path = case, path
         self.volume = case.volume(volume_id)
         self.label_map = segment_case.case_label_map(case, self.volume)
-        self.history = EditHistory()
         self.hidden, self.opacity = set(), {}
         self.preview_mask, self.seeds, self._stroke, self.seed_grower = None, None, None, None
         corners = self.volume.corners_lps()
@@ -157,17 +157,20 @@ class Document(QObject):
         self.display_changed.emit()
 
     # --- edits (each one undoable) ---------------------------------------------------------
-    def _commit(self, new: LabelMap, label: str) -> None:
-        assert self.case is not None and self.label_map is not None
-        old = self.label_map
-        self.history.record(old, new, label)
-        self._store(new)
+    @property
+    def history(self) -> Journal:
+        """The journal of the shown label map's changes (empty when no case is open)."""
+        case = self.case if self.case is not None else Case()
+        return Journal(case, self.label_map.id if self.label_map is not None else "")
 
-    def _store(self, new: LabelMap) -> None:
+    def _commit(self, new: LabelMap, label: str) -> None:
         from workstation import segment_case
 
-        assert self.case is not None
-        self.label_map = segment_case.store_label_map(self.case, new)
+        assert self.case is not None and self.label_map is not None
+        self._show_labels(segment_case.store_label_map(self.case, new, description=label))
+
+    def _show_labels(self, label_map: LabelMap) -> None:
+        self.label_map = label_map
         self.modified = True
         self.labels_changed.emit()
         self.meshes_changed.emit()
@@ -316,9 +319,7 @@ class Document(QObject):
             return
         stroke, before = self._stroke, self._stroke_before
         self._stroke, self._stroke_before = None, None
-        new = before.with_array(stroke)
-        self.history.record(before, new, label)
-        self._store(new)
+        self._commit(before.with_array(stroke), label)
 
     def paint_seed(self, center_lps: ArrayLike, radius_mm: float, value: int) -> None:
         """A grow-from-seeds stroke dab: ``value`` is a segment's value or :data:`SEED_BACKGROUND`."""
@@ -359,12 +360,13 @@ class Document(QObject):
         self.commit(grown, "grow from seeds")
 
     def undo(self) -> None:
+        """Undo the latest change of the label map (:class:`InputError` when it no longer applies)."""
         if self.label_map is not None and self.history.can_undo():
-            self._store(self.history.undo(self.label_map))
+            self._show_labels(self.history.undo()[0])
 
     def redo(self) -> None:
         if self.label_map is not None and self.history.can_redo():
-            self._store(self.history.redo(self.label_map))
+            self._show_labels(self.history.redo()[0])
 
     def statistics(self) -> list[Any]:
         from workstation import segment_case

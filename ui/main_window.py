@@ -32,6 +32,7 @@ from ui.rehearsal_panel import RehearsalPanel
 from ui.segment_panel import SegmentPanel
 from ui.slice_view import SliceView
 from ui.view3d import View3D
+from workstation.errors import InputError
 
 MAX_RECENT = 8
 VOLUME_FILTER = "Volume files (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)"
@@ -205,6 +206,12 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
+    def _undo_redo(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except InputError as exc:  # the label map changed outside the journal
+            show_error(self, "Undo", exc)
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -228,8 +235,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit, "quit")
 
         edit_menu = bar.addMenu("&Edit")
-        self._action(edit_menu, "Undo", self.document.undo, QKeySequence.StandardKey.Undo, "undo-action")
-        self._action(edit_menu, "Redo", self.document.redo, "Ctrl+Y", "redo-action")
+        self._action(edit_menu, "Undo", lambda: self._undo_redo(self.document.undo), QKeySequence.StandardKey.Undo,
+                     "undo-action")
+        self._action(edit_menu, "Redo", lambda: self._undo_redo(self.document.redo), "Ctrl+Y", "redo-action")
 
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "4-up layout", lambda: self.set_layout("4-up"), "Ctrl+4", "layout-4up")

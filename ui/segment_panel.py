@@ -174,9 +174,9 @@ class SegmentPanel(QWidget):
         self.remove_button = QPushButton("Remove", self, objectName="remove-segment")
         self.remove_button.clicked.connect(self.remove_segment)
         self.undo_button = QPushButton("Undo", self, objectName="undo")
-        self.undo_button.clicked.connect(document.undo)
+        self.undo_button.clicked.connect(lambda: self._guarded(document.undo))
         self.redo_button = QPushButton("Redo", self, objectName="redo")
-        self.redo_button.clicked.connect(document.redo)
+        self.redo_button.clicked.connect(lambda: self._guarded(document.redo))
         for button in (self.add_button, self.remove_button, self.undo_button, self.redo_button):
             row.addWidget(button)
         layout.addLayout(row)

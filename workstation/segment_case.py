@@ -53,11 +53,15 @@ def segmented_label_map(case: Case, volume_id: str | None = None) -> LabelMap:
     return label_map
 
 
-def store_label_map(case: Case, label_map: LabelMap) -> LabelMap:
-    """Put ``label_map`` in the case (replacing the previous one and its derived surfaces)."""
-    if label_map.id in case.label_maps:
-        return case.replace_label_map(label_map)
-    return case.add_label_map(label_map)
+def store_label_map(case: Case, label_map: LabelMap, *, description: str) -> LabelMap:
+    """Put ``label_map`` in the case (replacing the previous one and its derived surfaces) and record
+    the change, named ``description``, in the case's journal (:mod:`workstation.label_journal`)."""
+    from workstation.label_journal import record_change
+
+    old = case.label_maps.get(label_map.id)
+    stored = case.replace_label_map(label_map) if old is not None else case.add_label_map(label_map)
+    record_change(case, old, stored, description)
+    return stored
 
 
 def _point_kji(volume: Volume, point_lps: ArrayLike) -> tuple[int, int, int]:
@@ -97,7 +101,8 @@ def segment_with_preset(case: Case, preset: str, *, name: str | None = None, poi
     label_map = replace(label_map, provenance={**label_map.provenance, name: {
         "tool": "preset", "preset": preset, "points_lps": None if points_lps is None else
         np.atleast_2d(np.asarray(points_lps, dtype=float)).tolist()}})
-    return store_label_map(case, label_map), name
+    where = "" if points_lps is None else " (pieces under points)"
+    return store_label_map(case, label_map, description=f"preset {preset} -> {name}{where}"), name
 
 
 def _sidecar_names(path: Path) -> dict[int, dict[str, Any]]:
@@ -196,7 +201,7 @@ def grow_segments(case: Case, seeds: np.ndarray, *, background: int, names: dict
                                     reserved=set(structures))
     label_map = replace(label_map, provenance={**label_map.provenance, "grow_from_seeds": {
         "seeds": source, "background": background, "values": values}})
-    return store_label_map(case, label_map)
+    return store_label_map(case, label_map, description=f"grow from seeds ({source})")
 
 
 def _one_line(name: Any) -> str:
@@ -244,7 +249,7 @@ def import_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | 
     for segment in segments:
         label_map = _set_keeping_value(label_map, imported.array == segment.value, name=_one_line(segment.name),
                                        color=segment.color_rgb, value=segment.value)
-    return store_label_map(case, label_map)
+    return store_label_map(case, label_map, description=f"import {Path(path).name}")
 
 
 def export_labels(case: Case, path: str | os.PathLike[str], *, volume_id: str | None = None) -> LabelMap:

@@ -451,3 +451,37 @@ def test_every_modify_operation_of_the_app_is_a_twin_edit_operation() -> None:
            "keep_at_crosshair": "keep-at"}
     for modification in MODIFICATIONS:
         assert cli.get(modification.key, modification.key.replace("_", "-")) in OPERATIONS, modification.key
+
+
+def test_undo_reaches_edits_made_with_twin_edit_and_is_saved_with_the_case(window, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from workstation.bundle import load_case, save_case
+    from workstation.cli import main as cli
+
+    doc, panel = window.document, window.segment_panel
+    path = tmp_path / "case"
+    save_case(doc.case, path)
+    assert cli.main(["edit", str(path), "threshold", "sphere", "--lower", "200", "--upper", "400", "-q"]) == 0
+    assert cli.main(["edit", str(path), "grow", "sphere", "--mm", "2", "-q"]) == 0
+    window.open_path(path)
+    wait_idle(qtbot, window)
+    grown = doc.label_map.mask("sphere")
+    assert panel.undo_button.isEnabled() and doc.history.labels()[-1] == "grow sphere --mm 2.0"
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)  # the CLI's grow, undone in the app
+    thresholded = doc.label_map.mask("sphere")
+    np.testing.assert_array_equal(thresholded, sphere_truth(doc.volume))
+    assert grown.sum() > thresholded.sum() and panel.redo_button.isEnabled()
+    window.save_case()
+    wait_idle(qtbot, window)
+    assert cli.main(["edit", str(path), "redo", "-q"]) == 0  # and redone on the command line
+    np.testing.assert_array_equal(load_case(path).label_maps[doc.label_map.id].mask("sphere"), grown)
+    # an undo that no longer applies (the labels changed outside the journal) shows an error and changes nothing
+    case = doc.case
+    array = doc.label_map.array.copy()
+    array[thresholded] = 0
+    case.replace_label_map(doc.label_map.with_array(array))
+    doc.label_map = case.label_maps[doc.label_map.id]
+    before = doc.label_map
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    boxes = _error_boxes(window)
+    assert len(boxes) == 1 and "changed since by something not in the case's journal" in boxes[0].text()
+    assert doc.label_map is before

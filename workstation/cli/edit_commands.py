@@ -2,6 +2,8 @@
 
 Each call applies one edit of :mod:`workstation.segment_edits` to the case's label map and saves
 the case (its surfaces of the old label map are dropped, as after any change of the labels).
+``twin edit CASE undo|redo|history`` walk the case's journal of label-map changes
+(:mod:`workstation.label_journal`), which every ``twin segment``, ``twin edit`` and app edit adds to.
 """
 
 from __future__ import annotations
@@ -110,6 +112,25 @@ def _ml(label_map: LabelMap, name: str) -> float | None:
     return voxel_volume_mm3(label_map, name) / 1000.0
 
 
+# options that shape an edit, as they are named in the journal's descriptions
+_DESCRIBED = ("to", "rgb", "lower", "upper", "point", "multiplier", "iterations", "count", "radius_mm", "min_ml",
+              "mm", "per_slice", "thickness_mm", "outside", "origin", "normal", "start", "end", "others",
+              "margin_mm", "keep_others")
+
+
+def _description(args: argparse.Namespace) -> str:
+    """The edit as a command line (operation, segment, options given), for the case's journal."""
+    words = [args.operation] + ([args.segment] if args.segment else [])
+    for key in _DESCRIBED:
+        value = getattr(args, key, None)
+        if value is None or value is False:
+            continue
+        option = "--with" if key == "others" else "--" + key.replace("_", "-")
+        for item in value if isinstance(value, list) else [value]:
+            words.append(option if item is True else f"{option} {item}")
+    return " ".join(words)
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     from workstation import segment_case
     from workstation.bundle import load_case, save_case
@@ -124,7 +145,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         bar(0, 1, step)  # margins on a large grid take seconds: show what runs
         edited = _apply(args, label_map, volume)
         bar(1, 1, step)
-        segment_case.store_label_map(case, edited)
+        segment_case.store_label_map(case, edited, description=_description(args))
         save_case(case, args.case, progress=bar)
     finally:
         bar.close()
@@ -138,6 +159,43 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         change = "" if before is None else f" (was {before:.1f} ml)"
         say(args, f"segment {name!r} (label {edited.segment(name).value}): {after:.1f} ml{change}")
+    say(args, f"saved case {args.case}")
+    return EXIT_OK
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    """``twin edit CASE undo|redo|history``: the case's journal of label-map changes."""
+    import json
+
+    from workstation import segment_case
+    from workstation.bundle import load_case, save_case
+    from workstation.label_journal import Journal
+
+    case = load_case(args.case)
+    volume = segment_case.case_volume(case, args.volume)
+    journal = Journal(case, segment_case.label_map_id(volume))
+    if args.operation == "history":
+        entries = journal.entries()
+        if args.json:
+            print(json.dumps([{"edit": e.sequence, "description": e.description, "done": e.done,
+                               "changed_voxels": e.changed_voxels, "saved_utc": e.saved_utc} for e in entries],
+                             indent=1))
+        elif not entries:
+            say(args, f"no recorded edits of the label map of volume '{volume.id}'")
+        else:
+            for e in entries:
+                state = "done  " if e.done else "undone"
+                say(args, f"{e.sequence:4d}  {state}  {e.saved_utc}  {e.changed_voxels:>10,d} voxels  {e.description}")
+        return EXIT_OK
+    bar = progress_bar(args)
+    try:
+        label_map, entry = journal.undo() if args.operation == "undo" else journal.redo()
+        save_case(case, args.case, progress=bar)
+    finally:
+        bar.close()
+    verb = "undid" if args.operation == "undo" else "redid"
+    segments = ", ".join(f"{s.name} {_ml(label_map, s.name):.1f} ml" for s in label_map.segments) or "no segments"
+    say(args, f"{verb} edit {entry.sequence} ({entry.description}): {entry.changed_voxels:,d} voxels; {segments}")
     say(args, f"saved case {args.case}")
     return EXIT_OK
 
@@ -204,3 +262,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         q.add_argument("--volume", help="volume id (default: the first)")
         _options(q, op)
         q.set_defaults(func=cmd_edit)
+    for op, text in (("undo", "undo the latest change of the label map (saved with the case: any earlier run)"),
+                     ("redo", "redo the change undone last"),
+                     ("history", "list the recorded changes of the label map, oldest first")):
+        q = ops.add_parser(op, parents=[common], help=text, description=text[0].upper() + text[1:] + ".")
+        q.add_argument("--volume", help="volume id (default: the first)")
+        if op == "history":
+            q.add_argument("--json", action="store_true", help="print the list as JSON")
+        q.set_defaults(func=cmd_journal)

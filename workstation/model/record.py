@@ -11,7 +11,7 @@ import numpy as np
 
 from workstation.model.volume import frozen_array
 
-RECORD_KINDS = ("simulation", "camera", "session", "safety", "other")
+RECORD_KINDS = ("simulation", "camera", "session", "safety", "label_edit", "other")
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ def summary_of(case: Case) -> dict[str, Any]:
                         "extent": "x".join(f"{e:.0f}" for e in extent)})
     counts = {"volumes": len(case.volumes), "label maps": len(case.label_maps), "surfaces": len(case.meshes),
               "tetrahedral meshes": len(case.tet_meshes), "registrations": len(case.registrations),
-              "records": len(case.records)}
+              "records": sum(r.kind != "label_edit" for r in case.records.values()),
+              "label-map edits (journal)": len(case.records_of("label_edit"))}
     removed = deid.get("removed_attributes")
     return {"case_name": case.name, "created_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "software_version": __version__,

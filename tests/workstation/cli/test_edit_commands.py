@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -124,4 +125,38 @@ def test_bad_edits_exit_3_with_one_line_and_leave_the_case_alone(case: Path, cap
     assert cli.main(["edit", str(case), *args]) == 3
     err = capsys.readouterr().err.strip()
     assert err.startswith("twin edit: error:") and message in err and "\n" not in err, err
+    assert _digest(case) == before
+
+
+def test_undo_redo_and_history_walk_the_journal_saved_with_the_case(case: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["segment", str(case), "--preset", "bone", "-q"]) == 0
+    first = _labels(case)
+    assert cli.main(["edit", str(case), "grow", "bone", "--mm", "1.5", "-q"]) == 0
+    grown = _labels(case)
+    assert cli.main(["edit", str(case), "rename", "bone", "--to", "femur", "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["edit", str(case), "history"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(None, 5)[-1] for line in lines] == ["preset bone -> bone", "grow bone --mm 1.5",
+                                                          "rename bone --to femur"]
+    assert all(" done " in line for line in lines)
+    assert cli.main(["edit", str(case), "undo"]) == 0
+    assert "undid edit 3 (rename bone --to femur)" in capsys.readouterr().out
+    assert [s.name for s in _labels(case).segments] == ["bone"]
+    np.testing.assert_array_equal(_labels(case).array, grown.array)
+    assert cli.main(["edit", str(case), "undo", "-q"]) == 0
+    np.testing.assert_array_equal(_labels(case).array, first.array)
+    assert cli.main(["edit", str(case), "redo", "-q"]) == 0
+    np.testing.assert_array_equal(_labels(case).array, grown.array)
+    capsys.readouterr()
+    assert cli.main(["edit", str(case), "history", "--json"]) == 0
+    assert [e["done"] for e in json.loads(capsys.readouterr().out)] == [True, True, False]
+    # a new edit ends the redo chain: redo is refused with one line and the case is left alone
+    assert cli.main(["edit", str(case), "shrink", "bone", "--mm", "1", "-q"]) == 0
+    before = _digest(case)
+    capsys.readouterr()
+    assert cli.main(["edit", str(case), "redo"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("twin edit: error:") and "nothing to redo" in err and "\n" not in err, err
     assert _digest(case) == before

@@ -9,7 +9,8 @@ Layout (every path relative to the bundle)::
     tetmeshes/<id>.<hash>.npz     tetrahedral meshes (points_lps, tets, region_ids)
     dicom/<id>.<hash>.json.gz     de-identified DICOM headers of each volume's source planes
     plan/plan.<hash>.json         the plan
-    records/<id>.<hash>.npz       arrays of stored results (simulations, cameras, sessions, label-map edits); meta in the manifest
+    records/<id>.<hash>.npz       arrays of stored results (simulations, cameras, sessions, label-map
+                                  edits); meta in the manifest
 
 Data files are named by a hash of their content, so a save writes new files beside the old
 ones and then replaces ``manifest.json`` atomically: a process killed mid-save leaves the

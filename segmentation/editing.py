@@ -1,4 +1,4 @@
-"""Manual edits on a mask: spherical brush in mm, cuts by a plane or a cylinder (LPS mm)."""
+"""Manual edits on a mask: spherical brush in mm (or its disc in one slice), cuts by a plane or a cylinder (LPS mm)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def sphere_mask(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, center_lps: 
     box = (slice(low[2], high[2]), slice(low[1], high[1]), slice(low[0], high[0]))
     lps = _grid_lps(affine, shape, box)
     out[box] = np.sum((lps - center) ** 2, axis=-1) <= radius_mm**2
+    return out
+
+
+def in_slice(mask: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bool_]:
+    """A copy of ``mask`` keeping only slice ``index`` along array ``axis`` (a 2-D brush from a ball)."""
+    out = np.zeros_like(mask)
+    if 0 <= index < mask.shape[axis]:
+        keep = [slice(None)] * mask.ndim
+        keep[axis] = slice(index, index + 1)
+        out[tuple(keep)] = mask[tuple(keep)]
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from PySide6.QtCore import QObject, Signal
 
-from segmentation.editing import sphere_mask
+from segmentation.editing import in_slice, sphere_mask
 from workstation.errors import InputError
 from workstation.label_journal import Journal
 from workstation.model.case import Case
@@ -73,6 +73,7 @@ class Document(QObject):
         self.pending_entry: NDArray[np.float64] | None = None  # a trajectory's entry, waiting for its target
         self.push_point: NDArray[np.float64] | None = None  # where the mechanics tool pushes (LPS mm)
         self.simulation: str | None = None  # name of the simulation record shown in 3D
+        self.brush_2d = False  # paint and erase in the view's slice only (outlines for Fill between slices)
         self.live: Any = None  # the interactive (co-rotational) tissue being dragged, see MechanicsPanel
 
     # --- the case --------------------------------------------------------------------------
@@ -296,8 +297,13 @@ class Document(QObject):
             return box, np.zeros((0, 0, 0), dtype=bool)
         return box, sphere_mask(shape, volume.ijk_to_lps @ shift, center, radius_mm)  # type: ignore[arg-type]
 
-    def paint(self, center_lps: ArrayLike, radius_mm: float, segment: str, *, erase: bool = False) -> None:
-        """One brush dab of a stroke (call :meth:`end_stroke` when the mouse is released)."""
+    def paint(self, center_lps: ArrayLike, radius_mm: float, segment: str, *, erase: bool = False,
+              plane: str | None = None) -> None:
+        """One brush dab of a stroke (call :meth:`end_stroke` when the mouse is released).
+
+        The dab is a ball, or with ``plane`` its disc in the voxel slice through the centre (the 2-D
+        brush of ``segment_edits.paint``).
+        """
         if self.label_map is None:
             return
         value = self.label_map.segment(segment).value
@@ -306,6 +312,12 @@ class Document(QObject):
             dtype = np.uint8 if max(value, int(self.label_map.array.max(initial=0))) < 256 else np.uint16
             self._stroke = self.label_map.array.astype(dtype, copy=True)
         box, ball = self._ball(center_lps, radius_mm)
+        if ball.size and plane is not None:
+            from workstation.segment_edits import slice_axis
+
+            axis = slice_axis(self.label_map, plane)
+            index = int(np.rint(self.volume.lps_to_ijk_points(np.asarray(center_lps, dtype=float)))[::-1][axis])
+            ball = in_slice(ball, axis=axis, index=index - box[axis].start)
         if ball.size:
             region = self._stroke[box]
             if erase:

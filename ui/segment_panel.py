@@ -80,6 +80,7 @@ MODIFICATIONS: tuple[Modification, ...] = (
                  distance=True, long=True),
     Modification("fill_holes", "Fill holes", overwrite_option=True),
     Modification("fill_holes_per_slice", "Fill holes per slice", overwrite_option=True),
+    Modification("fill_between_slices", "Fill between slices", overwrite_option=True),
     Modification("hollow_inside", "Hollow (inside)", _THICKNESS, overwrite_option=True, distance=True),
     Modification("hollow_outside", "Hollow (outside)", _THICKNESS, overwrite_option=True, distance=True),
     Modification("remove_small", "Remove pieces smaller than", ValueField("Volume", " ml", 0.01, 10000.0, 0.5, 2)),
@@ -111,6 +112,9 @@ def modification_edit(key: str, name: str, *, value: float = 0.0, other: str | N
         per_slice = key == "fill_holes_per_slice"
         return (f"fill holes of {name}{' per slice' if per_slice else ''}",
                 lambda labels: edits.fill_holes(labels, name, per_slice=per_slice, overwrite=overwrite))
+    if key == "fill_between_slices":
+        return (f"fill between slices of {name}",
+                lambda labels: edits.fill_between_slices(labels, name, overwrite=overwrite))
     if key in ("hollow_inside", "hollow_outside"):
         inside = key == "hollow_inside"
         return (f"hollow {name} {value:g} mm {'inside' if inside else 'outside'}",
@@ -197,8 +201,13 @@ class SegmentPanel(QWidget):
         self.brush = spin_box(tools, "brush-radius", 0.5, 50.0, 5.0)
         self.brush.setSingleStep(0.5)
         self.brush.valueChanged.connect(self.brush_changed.emit)
+        self.brush_2d = QCheckBox("2-D: the view's slice only", tools, objectName="brush-2d")
+        self.brush_2d.setToolTip("Paint and erase in the slice shown, not a ball: outline a structure every few "
+                                 "slices, then Modify > Fill between slices")
+        self.brush_2d.toggled.connect(lambda on: setattr(document, "brush_2d", bool(on)))
         form = QFormLayout()
         form.addRow("Brush radius", self.brush)
+        form.addRow("", self.brush_2d)
         grid.addLayout(form, 2, 0, 1, 3)
         layout.addWidget(tools)
 

@@ -431,7 +431,8 @@ class SliceView(QWidget):
             point[axis] = doc.crosshair_lps[axis]
             doc.set_crosshair(point)
         elif self.tool in ("paint", "erase"):
-            doc.paint(point, self.brush_radius_mm, self.segment_name or "", erase=self.tool == "erase")
+            doc.paint(point, self.brush_radius_mm, self.segment_name or "", erase=self.tool == "erase",
+                      plane=self.plane if doc.brush_2d else None)
         elif self.tool == "seed" and doc.label_map is not None:
             doc.paint_seed(point, self.brush_radius_mm, doc.label_map.segment(self.segment_name).value)
         elif self.tool == "seed_background":

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from segmentation import editing, islands, morphology, region_growing
+from segmentation import editing, islands, morphology, region_growing, slice_interpolation
 from segmentation import labels as label_ops
 from segmentation.threshold import threshold
 from workstation.errors import InputError
@@ -25,6 +25,8 @@ from workstation.geometry import apply_affine
 from workstation.model.labelmap import LabelMap
 from workstation.model.volume import Volume
 
+# the anatomical planes and the LPS axis across each (its normal)
+PLANES: dict[str, int] = {"axial": 2, "coronal": 1, "sagittal": 0}
 Morphology = Literal["grow", "shrink", "open", "close", "smooth"]
 Combination = Literal["union", "intersect", "subtract"]
 MORPHOLOGY: tuple[Morphology, ...] = ("grow", "shrink", "open", "close", "smooth")
@@ -237,14 +239,59 @@ def hollow(label_map: LabelMap, name: str, *, thickness_mm: float, inside: bool 
 
 # -- manual edits -----------------------------------------------------------------------------
 
+def _plane(plane: str) -> int:
+    if plane not in PLANES:
+        raise InputError(f"--plane {plane!r}: one of {', '.join(PLANES)}")
+    return PLANES[plane]
+
+
+def slice_axis(label_map: LabelMap, plane: str) -> int:
+    """The array axis (0 = k, 1 = j, 2 = i) whose voxel direction is nearest the normal of ``plane``."""
+    directions = np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3] / label_map.spacing_mm
+    return 2 - int(np.argmax(np.abs(directions[_plane(plane)])))
+
+
 def paint(label_map: LabelMap, name: str, *, center_lps: ArrayLike, radius_mm: float, erase: bool = False,
-          overwrite: bool = True) -> LabelMap:
-    """One spherical brush dab of ``radius_mm`` at ``center_lps``: adds to (or erases from) segment ``name``."""
+          plane: str | None = None, overwrite: bool = True) -> LabelMap:
+    """One brush dab of ``radius_mm`` at ``center_lps``: adds to (or erases from) segment ``name``.
+
+    The brush is a ball, or with ``plane`` (``"axial"``, ``"coronal"``, ``"sagittal"``) its disc in
+    the voxel slice through the centre across the grid axis nearest that plane's normal (a 2-D
+    brush, one voxel thick, for :func:`fill_between_slices`).
+    """
     mask = _mask(label_map, name)
-    _points_kji(label_map, center_lps, "--point")
+    center = _points_kji(label_map, center_lps, "--point")[0]
     ball = editing.sphere_mask(label_map.array.shape, label_map.ijk_to_lps, np.asarray(center_lps, dtype=float),
                                _positive(radius_mm, "--radius-mm"))
+    if plane is not None:
+        axis = slice_axis(label_map, plane)
+        ball = editing.in_slice(ball, axis=axis, index=int(center[axis]))
     return _set(label_map, name, mask & ~ball if erase else mask | ball, overwrite=overwrite)
+
+
+def fill_between_slices(label_map: LabelMap, name: str, *, plane: str = "auto",
+                        overwrite: bool = True) -> LabelMap:
+    """Segment ``name`` outlined on every few slices becomes solid: the empty slices between outlined
+    ones are filled by shape-based interpolation (:mod:`segmentation.slice_interpolation`).
+
+    ``plane`` is the plane the outlines were drawn in; ``"auto"`` takes the one with the most empty
+    slices between outlined ones.
+    """
+    mask = _nonempty(label_map, name)
+    planes = list(PLANES) if plane == "auto" else [plane]
+    gaps = {}
+    for candidate in planes:
+        axis = slice_axis(label_map, candidate)
+        outlined = slice_interpolation.outlined_slices(mask, axis=axis)
+        gaps[candidate] = (int(outlined[-1] - outlined[0] + 1 - outlined.size), axis)
+    chosen = max(planes, key=lambda p: gaps[p][0])
+    empty, axis = gaps[chosen]
+    if empty == 0:
+        where = f"{plane} slices" if plane != "auto" else "axial, coronal or sagittal slices"
+        raise InputError(f"segment {name!r}: no empty slices between outlined {where}; outline it on every few "
+                         "slices with a 2-D brush first")
+    filled = slice_interpolation.fill_between_slices(mask, axis=axis, spacing_mm=label_map.spacing_mm)
+    return _set(label_map, name, filled, overwrite=overwrite)
 
 
 def cut_plane(label_map: LabelMap, name: str, *, origin_lps: ArrayLike, normal_lps: ArrayLike) -> LabelMap:

@@ -312,9 +312,9 @@ def test_modify_value_field_follows_the_operation(window, qtbot) -> None:  # typ
     assert panel.modify_button.isEnabled()
     combo, value = panel.modify_combo, panel.modify_value
     assert [combo.itemText(n) for n in range(combo.count())] == [
-        "Grow", "Shrink", "Smooth", "Fill holes", "Fill holes per slice", "Hollow (inside)", "Hollow (outside)",
-        "Remove pieces smaller than", "Union with", "Intersect with", "Subtract", "Keep largest piece",
-        "Keep piece under crosshair", "Rename"]
+        "Grow", "Shrink", "Smooth", "Fill holes", "Fill holes per slice", "Fill between slices", "Hollow (inside)",
+        "Hollow (outside)", "Remove pieces smaller than", "Union with", "Intersect with", "Subtract",
+        "Keep largest piece", "Keep piece under crosshair", "Rename"]
     combo.setCurrentIndex(combo.findData("grow"))
     value.setValue(4.5)
     assert (panel.modify_value_label.text(), value.suffix()) == ("Margin", " mm")
@@ -485,3 +485,24 @@ def test_undo_reaches_edits_made_with_twin_edit_and_is_saved_with_the_case(windo
     boxes = _error_boxes(window)
     assert len(boxes) == 1 and "changed since by something not in the case's journal" in boxes[0].text()
     assert doc.label_map is before
+
+
+def test_a_2d_brush_outlines_slices_and_fill_between_slices_joins_them(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from workstation import segment_edits
+
+    doc, panel, axial = window.document, window.segment_panel, window.views["axial"]
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    panel.brush.setValue(4.0)
+    panel.brush_2d.setChecked(True)
+    QTest.keyClick(window, Qt.Key.Key_B)
+    for z in (-4.0, 4.0):  # axial slices k = 10 and k = 14 of the phantom (2 mm, from z = -24)
+        doc.set_crosshair([5.0, 0.0, z])
+        axial.repaint()  # the view cuts its slice when it paints
+        drag(axial, point(axial.widget_pos_of(np.array([3.0, 0.0, z]))),
+             point(axial.widget_pos_of(np.array([7.0, 0.0, z]))))
+    outlined = doc.label_map
+    assert np.flatnonzero(outlined.mask("lesion").any(axis=(1, 2))).tolist() == [10, 14]
+    _modify(window, qtbot, "fill_between_slices")
+    np.testing.assert_array_equal(doc.label_map.array, segment_edits.fill_between_slices(outlined, "lesion").array)
+    assert np.flatnonzero(doc.label_map.mask("lesion").any(axis=(1, 2))).tolist() == list(range(10, 15))
+    assert doc.history.labels()[-1] == "fill between slices of lesion"

@@ -68,6 +68,37 @@ def test_paint_and_erase_are_balls_in_mm(ball: LabelMap) -> None:
 HALF_DIAGONAL = 0.5 * float(np.linalg.norm(SPACING))  # farthest a point lies from its voxel's centre
 
 
+def _slice_disc_center(grid: LabelMap, k: int) -> tuple[np.ndarray, float]:
+    """The point of voxel slice ``k`` nearest CENTER (LPS mm) and the sphere's radius in that slice."""
+    affine = np.asarray(grid.ijk_to_lps, dtype=float)
+    k_center = (np.linalg.inv(affine) @ np.append(CENTER, 1.0))[2]
+    return CENTER + (k - k_center) * affine[:3, 2], float(np.sqrt(R**2 - ((k - k_center) * SPACING[2]) ** 2))
+
+
+def test_a_2d_brush_paints_one_voxel_slice_and_fill_between_slices_rebuilds_the_sphere(ball: LabelMap) -> None:
+    assert edits.slice_axis(ball, "axial") == 0  # the tilted grid's k axis is nearest the patient's z
+    point, radius = _slice_disc_center(ball, 20)
+    disc = edits.paint(ball, "other", center_lps=point, radius_mm=radius, plane="axial").mask("other")
+    np.testing.assert_array_equal(np.flatnonzero(disc.any(axis=(1, 2))), [20])
+    assert disc.sum() * SPACING[0] * SPACING[1] == pytest.approx(np.pi * radius**2, rel=0.05)
+    outlined = ball
+    kept = range(13, 27, 3)  # the sphere spans slices 19.5 +- 7.5 (R / 1.6 mm)
+    for k in kept:
+        point, radius = _slice_disc_center(ball, k)
+        outlined = edits.paint(outlined, "other", center_lps=point, radius_mm=radius, plane="axial")
+    filled = edits.fill_between_slices(outlined, "other")
+    np.testing.assert_array_equal(filled.array, edits.fill_between_slices(outlined, "other", plane="axial").array)
+    region = slice(kept[0], kept[-1] + 1)
+    truth = (_radius(ball) <= R)[region]
+    got = filled.mask("other")[region]
+    assert 2 * (got & truth).sum() / (got.sum() + truth.sum()) >= 0.95
+    assert got.sum() == pytest.approx(truth.sum(), rel=0.05)
+    with pytest.raises(InputError, match="no empty slices between outlined axial slices"):
+        edits.fill_between_slices(filled, "other", plane="axial")
+    with pytest.raises(InputError, match="--plane 'oblique'"):
+        edits.fill_between_slices(outlined, "other", plane="oblique")
+
+
 def test_grow_and_shrink_use_distances_in_mm(ball: LabelMap) -> None:
     """A voxel joins when its centre lies within the margin of a voxel centre of the segment (Euclidean, in mm)."""
     distance = _radius(ball)

@@ -36,9 +36,10 @@ OPERATIONS: dict[str, str] = {
     "close": "close (grow then shrink) by a radius in mm: fills gaps and notches",
     "smooth": "close then open by a radius in mm",
     "fill-holes": "fill enclosed holes (3-D, or per axial slice)",
+    "fill-between-slices": "fill the empty slices between slices outlined every few slices (shape-based interpolation)",
     "hollow": "make a shell of a thickness in mm",
-    "paint": "add spherical brush dabs at points",
-    "erase": "erase spherical brush dabs at points",
+    "paint": "add brush dabs at points (balls, or discs in one slice with --plane)",
+    "erase": "erase brush dabs at points (balls, or discs in one slice with --plane)",
     "cut-plane": "remove the side of a plane its normal points to",
     "cut-cylinder": "remove the inside of a cylinder (a drill path)",
     "union": "add other segments' region (grown by --margin-mm)",
@@ -83,6 +84,8 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
         "keep-at": lambda: edits.keep_at_points(label_map, name, points_lps=_points(args.point, "--point")),
         "remove-small": lambda: edits.remove_small(label_map, name, min_ml=args.min_ml),
         "fill-holes": lambda: edits.fill_holes(label_map, name, per_slice=args.per_slice, overwrite=overwrite),
+        "fill-between-slices": lambda: edits.fill_between_slices(label_map, name, plane=args.plane,
+                                                                 overwrite=overwrite),
         "hollow": lambda: edits.hollow(label_map, name, thickness_mm=args.thickness_mm, inside=not args.outside,
                                        overwrite=overwrite),
         "cut-plane": lambda: edits.cut_plane(label_map, name, origin_lps=parse_point(args.origin, "--origin"),
@@ -99,7 +102,7 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
     if op in ("paint", "erase"):
         for point in _points(args.point, "--point"):
             label_map = edits.paint(label_map, name, center_lps=point, radius_mm=args.radius_mm, erase=op == "erase",
-                                    overwrite=overwrite)
+                                    plane=args.plane, overwrite=overwrite)
         return label_map
     return actions[op]()
 
@@ -113,7 +116,8 @@ def _ml(label_map: LabelMap, name: str) -> float | None:
 
 
 # options that shape an edit, as they are named in the journal's descriptions
-_DESCRIBED = ("to", "rgb", "lower", "upper", "point", "multiplier", "iterations", "count", "radius_mm", "min_ml",
+_DESCRIBED = ("to", "rgb", "lower", "upper", "point", "plane", "multiplier", "iterations", "count", "radius_mm",
+              "min_ml",
               "mm", "per_slice", "thickness_mm", "outside", "origin", "normal", "start", "end", "others",
               "margin_mm", "keep_others")
 
@@ -203,7 +207,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 def _options(p: argparse.ArgumentParser, op: str) -> None:
     point_help = "X,Y,Z in LPS mm; repeatable"
     takes_voxels = op in ("threshold", "region-grow", "grow", "open", "close", "smooth", "fill-holes", "hollow",
-                          "paint", "union")
+                          "paint", "union", "fill-between-slices")
     if op in ("add", "color"):
         p.add_argument("--rgb", required=op == "color", metavar="R,G,B", help="colour, each between 0 and 1")
     elif op == "rename":
@@ -223,12 +227,17 @@ def _options(p: argparse.ArgumentParser, op: str) -> None:
         p.add_argument("--point", action="append", required=True, metavar="X,Y,Z", help=point_help)
         if op != "keep-at":
             p.add_argument("--radius-mm", type=float, default=5.0, help="brush radius, mm (default 5)")
+            p.add_argument("--plane", choices=("axial", "coronal", "sagittal"),
+                           help="a 2-D brush: discs in the slice of this plane through each point (default: balls)")
     elif op == "remove-small":
         p.add_argument("--min-ml", type=float, required=True, help="smallest piece kept, ml")
     elif op in ("grow", "shrink", "open", "close", "smooth"):
         p.add_argument("--mm", type=float, required=True, help="margin or radius, mm")
     elif op == "fill-holes":
         p.add_argument("--per-slice", action="store_true", help="fill holes in each axial slice instead of in 3-D")
+    elif op == "fill-between-slices":
+        p.add_argument("--plane", choices=("auto", "axial", "coronal", "sagittal"), default="auto",
+                       help="the plane the outlines were drawn in (default: the one with empty slices between them)")
     elif op == "hollow":
         p.add_argument("--thickness-mm", type=float, required=True, help="shell thickness, mm")
         p.add_argument("--outside", action="store_true", help="shell outside the old surface (default: inside)")

@@ -160,3 +160,22 @@ def test_undo_redo_and_history_walk_the_journal_saved_with_the_case(case: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("twin edit: error:") and "nothing to redo" in err and "\n" not in err, err
     assert _digest(case) == before
+
+
+def test_outlines_painted_with_a_2d_brush_are_filled_between_slices(case: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["edit", str(case), "add", "lesion", "-q"]) == 0
+    assert cli.main(["edit", str(case), "paint", "lesion", "--point", "-8,6,-4", "--point", "-8,6,4",
+                     "--radius-mm", "4", "--plane", "axial", "-q"]) == 0
+    outlined = _labels(case)
+    assert np.flatnonzero(outlined.mask("lesion").any(axis=(1, 2))).tolist() == [8, 12]  # z = -20 + 2 k
+    assert cli.main(["edit", str(case), "fill-between-slices", "lesion"]) == 0
+    assert "segment 'lesion' (label 1):" in capsys.readouterr().out
+    filled = _labels(case)
+    np.testing.assert_array_equal(filled.array, edits.fill_between_slices(outlined, "lesion").array)
+    assert np.flatnonzero(filled.mask("lesion").any(axis=(1, 2))).tolist() == [8, 9, 10, 11, 12]
+    assert cli.main(["edit", str(case), "history"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("fill-between-slices lesion --plane auto")
+    assert cli.main(["edit", str(case), "fill-between-slices", "lesion"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "no empty slices between outlined" in err and "\n" not in err, err

@@ -1,0 +1,65 @@
+"""Fill between slices (shape-based interpolation) against analytic shapes on anisotropic grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segmentation.slice_interpolation import fill_between_slices, outlined_slices
+
+SPACING = (0.8, 0.6, 2.0)  # mm along i, j, k
+
+
+def _ellipsoid(shape: tuple[int, int, int], radii_mm: tuple[float, float, float]) -> np.ndarray:
+    k, j, i = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    center = [(n - 1) / 2 for n in shape]
+    return (((i - center[2]) * SPACING[0] / radii_mm[0]) ** 2 + ((j - center[1]) * SPACING[1] / radii_mm[1]) ** 2
+            + ((k - center[0]) * SPACING[2] / radii_mm[2]) ** 2) <= 1.0
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
+
+
+@pytest.mark.parametrize(("axis", "step"), [(0, 3), (0, 5), (1, 6), (2, 4)])
+def test_an_ellipsoid_outlined_every_few_slices_is_filled_back(axis: int, step: int) -> None:
+    truth = _ellipsoid((31, 61, 51), (16.0, 15.0, 26.0))
+    outlined = np.zeros_like(truth)
+    slices = [slice(None)] * 3
+    nonempty = outlined_slices(truth, axis=axis)
+    kept = list(range(int(nonempty[0]) + 1, int(nonempty[-1]), step))
+    for index in kept:
+        slices[axis] = index
+        outlined[tuple(slices)] = truth[tuple(slices)]
+    before = outlined.copy()
+    filled = fill_between_slices(outlined, axis=axis, spacing_mm=SPACING)
+    np.testing.assert_array_equal(outlined, before)  # the input is not modified
+    np.testing.assert_array_equal(outlined_slices(filled, axis=axis), np.arange(kept[0], kept[-1] + 1))
+    inside = [slice(None)] * 3
+    inside[axis] = slice(kept[0], kept[-1] + 1)
+    region = tuple(inside)
+    assert _dice(filled[region], truth[region]) >= 0.95
+    assert filled[region].sum() == pytest.approx(truth[region].sum(), rel=0.05)
+    for index in kept:  # the outlines are kept exactly
+        slices[axis] = index
+        np.testing.assert_array_equal(filled[tuple(slices)], truth[tuple(slices)])
+
+
+def test_two_outlines_of_a_moving_disc_give_the_shapes_in_between() -> None:
+    """A disc of radius 6 mm outlined at k = 0 and k = 4, shifted by 4 mm: the middle slice is the same
+    disc half-way (exactly where the linear interpolation of the two distance maps is zero)."""
+    shape = (5, 40, 40)
+    j, i = np.meshgrid(np.arange(40) * SPACING[1], np.arange(40) * SPACING[0], indexing="ij")
+    disc = [((i - x) ** 2 + (j - 12.0) ** 2) <= 36.0 for x in (12.0, 16.0, 14.0)]
+    outlined = np.zeros(shape, bool)
+    outlined[0], outlined[4] = disc[0], disc[1]
+    filled = fill_between_slices(outlined, axis=0, spacing_mm=SPACING)
+    assert _dice(filled[2], disc[2]) >= 0.95
+    assert filled[1:4].any(axis=(1, 2)).all()
+
+
+def test_nothing_to_fill_leaves_the_mask_as_it_was() -> None:
+    solid = _ellipsoid((11, 21, 21), (5.0, 5.0, 8.0))
+    np.testing.assert_array_equal(fill_between_slices(solid, axis=0, spacing_mm=SPACING), solid)
+    with pytest.raises(ValueError, match="axis"):
+        fill_between_slices(solid, axis=3, spacing_mm=SPACING)

@@ -63,3 +63,22 @@ def test_nothing_to_fill_leaves_the_mask_as_it_was() -> None:
     np.testing.assert_array_equal(fill_between_slices(solid, axis=0, spacing_mm=SPACING), solid)
     with pytest.raises(ValueError, match="axis"):
         fill_between_slices(solid, axis=3, spacing_mm=SPACING)
+
+
+@pytest.mark.parametrize(("value", "name", "floor"), [(5, "liver", 0.97), (1, "spleen", 0.97), (52, "aorta", 0.95),
+                                                      (32, "vertebrae_T12", 0.80)])
+def test_real_organs_outlined_every_third_slice(value: int, name: str, floor: float) -> None:
+    """ct-abdomen-20 (2 mm slices): the reference structure outlined on every third slice (6 mm), as a user
+    would draw it, is filled back; Dice in the filled slices (measured 0.990, 0.987, 0.968, 0.845)."""
+    from tests.conftest import shared_path
+    from workstation.io.volume_files import read_label_map
+
+    labels = read_label_map(shared_path("ct-abdomen-20", "reference", "labels.nii.gz"))
+    truth = labels.array == value
+    present = outlined_slices(truth, axis=0)
+    kept = sorted({*range(int(present[0]), int(present[-1]) + 1, 3), int(present[-1])})
+    outlined = np.zeros_like(truth)
+    outlined[kept] = truth[kept]
+    filled = fill_between_slices(outlined, axis=0, spacing_mm=labels.spacing_mm)
+    between = np.setdiff1d(np.arange(present[0], present[-1] + 1), kept)
+    assert _dice(filled[between], truth[between]) >= floor, name

@@ -60,6 +60,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case, read_manifest
+    from workstation.label_journal import Journal
 
     case = load_case(args.case)  # verifies every file's SHA-256 and that the data load
     manifest = read_manifest(args.case)
@@ -72,7 +73,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         "units": "mm",
         "volumes": [dict(v.geometry_dict(), series_number=v.series.series_number,
                          warnings=v.provenance.get("warnings", [])) for v in case.volumes.values()],
-        "label_maps": [{"id": lm.id, "segments": [s.to_dict() for s in lm.segments]}
+        "label_maps": [{"id": lm.id, "segments": [s.to_dict() for s in lm.segments],
+                        "journal": {"can_undo": len(Journal(case, lm.id).labels()),
+                                    "can_redo": sum(not e.done for e in Journal(case, lm.id).entries())}}
                        for lm in case.label_maps.values()],
         "meshes": [{"id": m.id, "n_triangles": m.n_triangles} for m in case.meshes.values()],
         "deidentification": case.deidentification,
@@ -90,8 +93,10 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"({', '.join(f'{x:.2f}' for x in v.origin_lps)}) mm LPS, {v.array.dtype}")
         for warning in v.provenance.get("warnings", []):
             print(f"    warning: {warning}")
-    for lm in case.label_maps.values():
-        print(f"  label map {lm.id}: {', '.join(s.name for s in lm.segments) or 'no named segments'}")
+    for lm, entry in zip(case.label_maps.values(), info["label_maps"], strict=True):
+        print(f"  label map {lm.id}: {', '.join(s.name for s in lm.segments) or 'no named segments'}; "
+              f"{entry['journal']['can_undo']} edits to undo, {entry['journal']['can_redo']} to redo "
+              "(twin edit CASE undo|redo|history)")
     return EXIT_OK
 
 

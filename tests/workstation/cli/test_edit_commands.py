@@ -145,6 +145,8 @@ def test_undo_redo_and_history_walk_the_journal_saved_with_the_case(case: Path,
     assert "undid edit 3 (rename bone --to femur)" in capsys.readouterr().out
     assert [s.name for s in _labels(case).segments] == ["bone"]
     np.testing.assert_array_equal(_labels(case).array, grown.array)
+    assert cli.main(["info", str(case)]) == 0
+    assert "2 edits to undo, 1 to redo" in capsys.readouterr().out
     assert cli.main(["edit", str(case), "undo", "-q"]) == 0
     np.testing.assert_array_equal(_labels(case).array, first.array)
     assert cli.main(["edit", str(case), "redo", "-q"]) == 0

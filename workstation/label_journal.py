@@ -162,11 +162,13 @@ def record_change(case: Case, old: LabelMap | None, new: LabelMap, description: 
     if index.size == 0 and before_segments == new.segments and before_provenance == new.provenance:
         return None
     journal = Journal(case, new.id)
-    entries = journal.entries()
-    for entry in entries:
-        if not entry.done:
+    done = []
+    for entry in journal.entries():
+        if entry.done:
+            done.append(entry)
+        else:
             case.remove_record(entry.record.id)
-    sequence = entries[-1].sequence + 1 if entries else 1
+    sequence = done[-1].sequence + 1 if done else 1
     record = case.add_record(Record(
         kind=KIND, name=f"{new.id} edit {sequence}",
         meta={"label_map_id": new.id, "sequence": sequence, "description": description, "done": True,

@@ -77,6 +77,7 @@ def test_a_new_change_after_an_undo_ends_the_redo_chain_and_no_change_is_not_rec
     segment_case.store_label_map(case, set_segment(states[1], _ball(volume.shape, (3, 5, 5), 2), name="other"),
                                  description="other")
     assert journal.labels() == ["organ", "other"] and not journal.can_redo()
+    assert [e.sequence for e in journal.entries()] == [1, 2]  # the forgotten entries' numbers are reused
     assert label_journal.record_change(case, case.label_maps[states[1].id], case.label_maps[states[1].id],
                                        "nothing") is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from segmentation.slice_interpolation import fill_between_slices, outlined_slices
 
@@ -56,6 +57,26 @@ def test_two_outlines_of_a_moving_disc_give_the_shapes_in_between() -> None:
     filled = fill_between_slices(outlined, axis=0, spacing_mm=SPACING)
     assert _dice(filled[2], disc[2]) >= 0.95
     assert filled[1:4].any(axis=(1, 2)).all()
+
+
+def test_an_oblique_vessel_whose_outlines_do_not_overlap_moves_instead_of_splitting() -> None:
+    """A tube of radius 2.5 mm whose centre moves 9 mm between outlined slices 0 and 4 (its outlines are
+    4 mm apart): every slice between holds one disc of the tube's cross-section where the tube is."""
+    shape = (5, 40, 50)
+    j, i = np.meshgrid(np.arange(40) * SPACING[1], np.arange(50) * SPACING[0], indexing="ij")
+    truth = np.stack([((i - (12.0 + 9.0 * k / 4)) ** 2 + (j - 12.0) ** 2) <= 2.5**2 for k in range(5)])
+    outlined = np.zeros(shape, bool)
+    outlined[[0, 4]] = truth[[0, 4]]
+    assert not (truth[0] & truth[4]).any()
+    filled = fill_between_slices(outlined, axis=0, spacing_mm=SPACING)
+    for k in (1, 2, 3):
+        assert ndimage.label(filled[k])[1] == 1
+        assert _dice(filled[k], truth[k]) >= 0.85, k
+    # a second, separate piece that overlaps its partner is interpolated as before
+    still = np.zeros(shape, bool)
+    still[[0, 4], 30:36, 40:46] = True
+    both = fill_between_slices(outlined | still, axis=0, spacing_mm=SPACING)
+    np.testing.assert_array_equal(both, filled | fill_between_slices(still, axis=0, spacing_mm=SPACING))
 
 
 def test_nothing_to_fill_leaves_the_mask_as_it_was() -> None:

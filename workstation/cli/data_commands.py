@@ -95,7 +95,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"    warning: {warning}")
     for lm, entry in zip(case.label_maps.values(), info["label_maps"], strict=True):
         print(f"  label map {lm.id}: {', '.join(s.name for s in lm.segments) or 'no named segments'}; "
-              f"{entry['journal']['can_undo']} edits to undo, {entry['journal']['can_redo']} to redo "
+              f"{entry['journal']['can_undo']} edit{'' if entry['journal']['can_undo'] == 1 else 's'} to undo, "
+              f"{entry['journal']['can_redo']} to redo "
               "(twin edit CASE undo|redo|history)")
     return EXIT_OK
 

@@ -117,8 +117,7 @@ def _ml(label_map: LabelMap, name: str) -> float | None:
 
 # options that shape an edit, as they are named in the journal's descriptions
 _DESCRIBED = ("to", "rgb", "lower", "upper", "point", "plane", "multiplier", "iterations", "count", "radius_mm",
-              "min_ml",
-              "mm", "per_slice", "thickness_mm", "outside", "origin", "normal", "start", "end", "others",
+              "min_ml", "mm", "per_slice", "thickness_mm", "outside", "origin", "normal", "start", "end", "others",
               "margin_mm", "keep_others")
 
 

@@ -3,7 +3,8 @@
 Every change of a label map stored through :func:`workstation.segment_case.store_label_map` (the
 ``twin segment`` and ``twin edit`` commands and every edit in the app) is recorded in the case as
 a :class:`~workstation.model.record.Record` of kind ``"label_edit"``. An entry holds only the
-voxels that changed (their flat indices in the ``[k, j, i]`` grid, their values before and after)
+voxels that changed (their flat indices in the ``[k, j, i]`` grid, stored as steps from the
+previous index, and their values before and after)
 and the segment list and provenance before and after, never a copy of the label map. So an edit
 made on the command line can be undone in the app the next day, and the reverse.
 
@@ -58,7 +59,7 @@ class JournalEntry:
 
     @property
     def changed_voxels(self) -> int:
-        return int(self.record.arrays["index"].size)
+        return int(self.record.arrays["index_step"].size)
 
     @property
     def saved_utc(self) -> str:
@@ -123,7 +124,7 @@ class Journal:
         current = self.case.label_maps.get(self.label_map_id)
         if current is None:
             raise InputError(f"label map '{self.label_map_id}' is not in the case")
-        index = arrays["index"]
+        index = np.cumsum(arrays["index_step"])
         expected, target = (arrays["before"], arrays["after"]) if forward else (arrays["after"], arrays["before"])
         side = "before" if forward else "after"
         expected_segments = _segments(meta[f"segments_{side}"])
@@ -177,7 +178,9 @@ def record_change(case: Case, old: LabelMap | None, new: LabelMap, description: 
               "segments_before": [s.to_dict() for s in before_segments],
               "segments_after": [s.to_dict() for s in new.segments],
               "provenance_before": before_provenance, "provenance_after": new.provenance},
-        arrays={"index": index, "before": before_array.reshape(-1)[index], "after": new.array.reshape(-1)[index]}))
+        # the flat indices as steps from the previous one: runs of 1 that compress to almost nothing on disk
+        arrays={"index_step": np.diff(index, prepend=0), "before": before_array.reshape(-1)[index],
+                "after": new.array.reshape(-1)[index]}))
     _trim(journal)
     return JournalEntry(record)
 

@@ -162,7 +162,8 @@ def test_threshold_and_region_growing() -> None:
 
 
 def test_body_mask_and_bone_preset_on_real_ct() -> None:
-    """ct-abdomen-20: the table is outside the body; bone Dice >= 0.78 against the union of bone labels."""
+    """ct-abdomen-20: the table is outside the body; bone Dice >= 0.78 against the union of bone labels
+    (measured 0.786); the spinal canal is not bone even where the vertebral arch closes around it."""
     from workstation.dicom.load import load_candidate
     from workstation.dicom.scan import scan_path
     from workstation.io.volume_files import read_label_map
@@ -179,5 +180,6 @@ def test_body_mask_and_bone_preset_on_real_ct() -> None:
     assert (body & (ref > 0)).sum() > 0.99 * (ref > 0).sum()  # every labelled organ is inside the body
     bone = bone_mask(ct, body=body)
     dice = 2 * (bone & truth).sum() / (bone.sum() + truth.sum())
-    assert dice >= 0.78, f"bone Dice {dice:.3f}"
+    assert dice >= 0.785, f"bone Dice {dice:.3f}"
+    assert (bone & (ref == 79)).sum() < 0.01 * (ref == 79).sum()  # the spinal cord (635 voxels before)
     assert (bone & (ref == 5)).sum() < 0.01 * (ref == 5).sum()  # the contrast-enhanced liver stays out

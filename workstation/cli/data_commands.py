@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workstation.cli.common import check_new_output, progress_bar, say
 from workstation.errors import EXIT_OK, InputError
+
+if TYPE_CHECKING:
+    from workstation.label_journal import Journal
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -58,6 +62,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _journal_counts(journal: Journal) -> dict[str, int]:
+    done = [e.done for e in journal.entries()]
+    return {"can_undo": sum(done), "can_redo": len(done) - sum(done)}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from workstation.bundle import load_case, read_manifest
     from workstation.label_journal import Journal
@@ -74,8 +83,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "volumes": [dict(v.geometry_dict(), series_number=v.series.series_number,
                          warnings=v.provenance.get("warnings", [])) for v in case.volumes.values()],
         "label_maps": [{"id": lm.id, "segments": [s.to_dict() for s in lm.segments],
-                        "journal": {"can_undo": len(Journal(case, lm.id).labels()),
-                                    "can_redo": sum(not e.done for e in Journal(case, lm.id).entries())}}
+                        "journal": _journal_counts(Journal(case, lm.id))}
                        for lm in case.label_maps.values()],
         "meshes": [{"id": m.id, "n_triangles": m.n_triangles} for m in case.meshes.values()],
         "deidentification": case.deidentification,

@@ -20,6 +20,7 @@ import numpy as np
 from workstation import __version__
 from workstation.errors import OutputError
 from workstation.io.atomic import output_file, write_text_atomic
+from workstation.label_journal import KIND as JOURNAL_KIND
 from workstation.model.case import Case
 from workstation.progress import ProgressCallback, report
 from workstation.report.plots import force_displacement_png
@@ -53,8 +54,8 @@ def summary_of(case: Case) -> dict[str, Any]:
                         "extent": "x".join(f"{e:.0f}" for e in extent)})
     counts = {"volumes": len(case.volumes), "label maps": len(case.label_maps), "surfaces": len(case.meshes),
               "tetrahedral meshes": len(case.tet_meshes), "registrations": len(case.registrations),
-              "records": sum(r.kind != "label_edit" for r in case.records.values()),
-              "label-map edits (journal)": len(case.records_of("label_edit"))}
+              "records": sum(r.kind != JOURNAL_KIND for r in case.records.values()),
+              "label-map edits (journal)": len(case.records_of(JOURNAL_KIND))}
     removed = deid.get("removed_attributes")
     return {"case_name": case.name, "created_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "software_version": __version__,

@@ -399,9 +399,10 @@ def _level_kernel(
                         count += 1
                     else:
                         free, used = _push(u, nd >> _DBITS, lhead, ltail, pool, bnext, bstart, bfill, free, used)
-                # Only a change of source can leave a neighbour unsupported (same source and
-                # lower cost improves it too): log those for the repair of an update.
-                if logging and du != _INF and ((wu >> _SRC_SHIFT) & _SRC) != sv:
+                # A change of source can leave a neighbour unsupported, and so can a longer path
+                # at a lower level (its offer across a stronger boundary grows): log those for the
+                # repair of an update.
+                if logging and du != _INF and (((wu >> _SRC_SHIFT) & _SRC) != sv or (nd & _DMASK) > (du & _DMASK)):
                     if n_log == log.size:
                         bigger = np.empty(2 * log.size, dtype=np.int64)
                         bigger[:n_log] = log

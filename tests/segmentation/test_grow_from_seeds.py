@@ -161,9 +161,12 @@ def test_added_strokes_update_exactly_like_a_recomputation(phantom_case) -> None
     assert n_incremental >= 6  # strokes that widen their label's painted intensity range included
 
 
-def test_random_small_cases_update_exactly_like_a_recomputation() -> None:
-    rng = np.random.default_rng(11)
-    for _ in range(12):
+# Seeds 4, 143 and 171 drew cases whose cost maps an update left inconsistent before it logged
+# the voxels whose paths got longer at a lower level (their offers grow).
+@pytest.mark.parametrize("draw", [4, 11, 143, 171])
+def test_random_small_cases_update_exactly_like_a_recomputation(draw: int) -> None:
+    rng = np.random.default_rng(draw)
+    for _ in range(3):
         shape = (int(rng.integers(3, 8)), int(rng.integers(8, 20)), int(rng.integers(8, 20)))
         values = (rng.normal(0, 10, shape) + 60 * (rng.random(shape) > 0.7)).astype(np.float32)
         volume = Volume.from_geometry(values, spacing_mm=(0.8, 0.9, 2.0))
@@ -180,7 +183,10 @@ def test_random_small_cases_update_exactly_like_a_recomputation() -> None:
                 k, j, i = (int(rng.integers(0, n)) for n in shape)
                 patch = seeds[k, max(0, j - 1):j + 1, max(0, i - 1):i + 1]
                 patch[patch == 0] = int(rng.integers(1, 4))
-            np.testing.assert_array_equal(grower.update(seeds), SeedGrower(volume, **options).update(seeds))
+            fresh = SeedGrower(volume, **options)
+            np.testing.assert_array_equal(grower.update(seeds), fresh.update(seeds))
+            # the path costs too, not only the labels: a stale cost changes later updates' labels
+            np.testing.assert_array_equal(grower._state.word >> 32, fresh._state.word >> 32)
 
 
 def test_update_after_one_stroke_is_much_faster_than_the_first_run() -> None:

@@ -6,7 +6,6 @@ acceptance check's): small one-slice discs inside eroded structures, background 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -189,23 +188,22 @@ def test_random_small_cases_update_exactly_like_a_recomputation(draw: int) -> No
             np.testing.assert_array_equal(grower._state.word >> 32, fresh._state.word >> 32)
 
 
-def test_update_after_one_stroke_is_much_faster_than_the_first_run() -> None:
+def test_update_after_one_stroke_regrows_only_what_the_stroke_changes() -> None:
+    # The work, not the time, is asserted (timings belong in benchmarks/bench_grow.py): only the
+    # voxels whose path the new stroke changes get a new cost, and the rest keep theirs.
     volume, truth = phantom(shape=(40, 256, 256), seed=3)
     seeds = phantom_seeds(truth, per_label=4, seed=4)
     grower = SeedGrower(volume, roi_margin_mm=200)
-    grower.update(seeds)  # warm-up (compilation)
-    grower.reset()
-    start = time.perf_counter()
     grower.update(seeds)
-    first_s = time.perf_counter() - start
+    before = grower._state.word >> 32
     added = seeds.copy()
     added[12, 37, 30:36] = 1  # a correction stroke inside the sphere (centre 28, 30, 30 mm)
     assert np.all(truth[12, 37, 30:36] == 1)
-    start = time.perf_counter()
-    grower.update(added)
-    update_s = time.perf_counter() - start
+    labels = grower.update(added)
     assert grower.last_update_was_incremental
-    assert update_s < 0.5 * first_s, (update_s, first_s)
+    changed = np.count_nonzero((grower._state.word >> 32) != before)
+    assert 0 < changed < 0.01 * before.size, (changed, before.size)  # 4,115 of 2.8 M voxels
+    np.testing.assert_array_equal(labels, SeedGrower(volume, roi_margin_mm=200).update(added))
 
 
 def test_erased_or_relabelled_seeds_recompute(phantom_case) -> None:

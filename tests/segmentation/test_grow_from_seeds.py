@@ -101,6 +101,58 @@ def test_voxels_outside_the_region_of_interest_are_zero() -> None:
     assert np.all(labels[max(0, 10 - int(margin[0])):11 + int(margin[0]), 30:43, 30:43] > 0)
 
 
+def patient_in_air(modality: str = "CT") -> tuple[Volume, dict[str, NDArray[np.bool_]]]:
+    """A trunk (30 HU) with a lung (-850 HU) and an organ (120 HU) in it, lying on a table (200 HU)
+    3 mm below, in air (-1000 HU); noise 15 HU. Returns the volume and the regions' (K, J, I) masks."""
+    shape = (12, 80, 96)
+    _, j, i = np.mgrid[0:shape[0], 0:shape[1], 0:shape[2]].astype(float)
+    y, x = j * SPACING_MM[1], i * SPACING_MM[0]
+    trunk = ((x - 38) / 28) ** 2 + ((y - 30) / 20) ** 2 < 1
+    lung = ((x - 30) / 6) ** 2 + ((y - 30) / 7) ** 2 < 1
+    organ = ((x - 48) / 8) ** 2 + ((y - 30) / 8) ** 2 < 1
+    table = (y > 53.5) & (y < 58) & (x > 4) & (x < 72)
+    values = np.full(shape, -1000.0)
+    for mask, hu in ((trunk, 30.0), (lung, -850.0), (organ, 120.0), (table, 200.0)):
+        values[mask] = hu
+    values += np.random.default_rng(2).normal(0.0, 15.0, shape)
+    volume = Volume.from_geometry(values.astype(np.float32), spacing_mm=SPACING_MM, modality=modality)
+    return volume, {"trunk": trunk, "lung": lung, "organ": organ, "table": table}
+
+
+def test_the_air_around_the_patient_is_left_out() -> None:
+    volume, regions = patient_in_air()
+    outside_air = ~regions["trunk"] & ~regions["table"]
+    seeds = np.zeros(volume.shape, np.uint8)
+    seeds[6, 37:40, 58:61] = 1  # organ (centre 48, 30 mm)
+    seeds[6, 36:39, 36:39] = 2  # lung (centre 30, 30 mm)
+    for j, i in ((52, 47), (22, 47), (37, 76)):  # background: the trunk's soft tissue around them
+        seeds[6, j - 1:j + 2, i - 1:i + 2] = 9
+    seeds[6, 68:71, 10:13] = 9  # and the table
+    skipped = grow_from_seeds(volume, seeds, roi_margin_mm=200)
+    kept = grow_from_seeds(volume, seeds, roi_margin_mm=200, skip_outside_air=False)
+    assert not np.any(skipped[outside_air])
+    assert np.all(kept[outside_air] > 0)  # without the skip some label wins the air
+    np.testing.assert_array_equal(skipped[~outside_air], kept[~outside_air])  # nothing changes in the patient
+    assert dice(skipped == 1, regions["organ"]) > 0.85  # 0.88: one 3x3 stroke, the 8 mm organ's rim is lost
+    assert dice(skipped == 2, regions["lung"]) > 0.85  # enclosed air is grown
+    # a stroke painted in that air keeps its voxels, and gets no more
+    in_air = seeds.copy()
+    in_air[3, 2:4, 2:4] = 5
+    labels = grow_from_seeds(volume, in_air, roi_margin_mm=200)
+    assert np.all(labels[outside_air] == in_air[outside_air])
+    # an update keeps the air out and equals a recomputation
+    grower = SeedGrower(volume, roi_margin_mm=200)
+    grower.update(seeds)
+    added = seeds.copy()
+    added[8, 26:29, 40:43] = 9
+    np.testing.assert_array_equal(grower.update(added), SeedGrower(volume, roi_margin_mm=200).update(added))
+    assert grower.last_update_was_incremental
+    # other modalities have no Hounsfield scale: nothing is left out
+    mr, _ = patient_in_air("MR")
+    np.testing.assert_array_equal(grow_from_seeds(mr, seeds, roi_margin_mm=200),
+                                  grow_from_seeds(mr, seeds, roi_margin_mm=200, skip_outside_air=False))
+
+
 def test_boundary_and_intensity_maps_equal_the_scipy_filters() -> None:
     """The multi-threaded filters feed the same quantised maps as scipy's gaussian_filter on a halo block."""
     from segmentation import grow_from_seeds as module

@@ -1,4 +1,5 @@
-"""Manual edits on a mask: spherical brush in mm (or its disc in one slice), cuts by a plane or a cylinder (LPS mm)."""
+"""Manual edits on a mask: spherical brush in mm (or its disc in one slice), an outline filled in one
+slice, cuts by a plane or a cylinder (LPS mm)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,37 @@ def in_slice(mask: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bo
         keep = [slice(None)] * mask.ndim
         keep[axis] = slice(index, index + 1)
         out[tuple(keep)] = mask[tuple(keep)]
+    return out
+
+
+def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
+                     axis: int) -> NDArray[np.bool_]:
+    """(K, J, I) voxels of one slice inside a closed outline (a polygon through ``points_lps``).
+
+    The points are projected along array ``axis`` (0 = k, 1 = j, 2 = i) onto the voxel slice through
+    their centroid; the voxels of that slice whose centres lie inside the polygon (even-odd rule,
+    ``matplotlib.path.Path``) are set. The outline may leave the grid: it is clipped.
+    """
+    from matplotlib.path import Path
+
+    points = np.asarray(points_lps, dtype=float)
+    kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), points)[:, ::-1]
+    index = int(np.rint(kji[:, axis].mean()))
+    out = np.zeros(shape, dtype=bool)
+    if not 0 <= index < shape[axis]:
+        return out
+    rows, cols = [a for a in range(3) if a != axis]
+    vertices = kji[:, [rows, cols]]
+    low = np.clip(np.floor(vertices.min(0)).astype(int), 0, [shape[rows], shape[cols]])
+    high = np.clip(np.ceil(vertices.max(0)).astype(int) + 1, 0, [shape[rows], shape[cols]])
+    if np.any(high <= low):
+        return out
+    r, c = np.meshgrid(np.arange(low[0], high[0]), np.arange(low[1], high[1]), indexing="ij")
+    inside = Path(vertices).contains_points(np.column_stack([r.ravel(), c.ravel()])).reshape(r.shape)
+    box = [slice(None)] * 3
+    box[axis] = slice(index, index + 1)
+    box[rows], box[cols] = slice(low[0], high[0]), slice(low[1], high[1])
+    out[tuple(box)] = np.expand_dims(inside, axis)
     return out
 
 

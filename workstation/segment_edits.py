@@ -269,6 +269,29 @@ def paint(label_map: LabelMap, name: str, *, center_lps: ArrayLike, radius_mm: f
     return _set(label_map, name, mask & ~ball if erase else mask | ball, overwrite=overwrite)
 
 
+def draw(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: str, erase: bool = False,
+         overwrite: bool = True) -> LabelMap:
+    """A closed outline drawn in one slice, filled: added to (or erased from) segment ``name``.
+
+    ``points_lps`` (N >= 3, LPS mm) are the outline's corners in order, drawn in a ``plane`` view
+    (``"axial"``, ``"coronal"``, ``"sagittal"``). They are projected along the grid axis nearest
+    that plane's normal onto the voxel slice through their centroid, and the voxels of that slice
+    whose centres lie inside the polygon are taken (:func:`segmentation.editing.outline_in_slice`).
+    With :func:`fill_between_slices`, outlines every few slices make a solid segment.
+    """
+    mask = _mask(label_map, name)
+    points = np.asarray(points_lps, dtype=float)
+    if points.ndim != 2 or points.shape[0] < 3 or points.shape[1] != 3:
+        raise InputError("--point: an outline needs at least 3 X,Y,Z points (LPS mm)")
+    _points_kji(label_map, points, "--point")  # refuses points outside the volume
+    outline = editing.outline_in_slice(label_map.array.shape, label_map.ijk_to_lps, points,
+                                       axis=slice_axis(label_map, plane))
+    if not outline.any():
+        raise InputError("--point: the outline encloses no voxel centre of its slice (too small, or its points "
+                         "lie on a line)")
+    return _set(label_map, name, mask & ~outline if erase else mask | outline, overwrite=overwrite)
+
+
 def fill_between_slices(label_map: LabelMap, name: str, *, plane: str = "auto",
                         overwrite: bool = True) -> LabelMap:
     """Segment ``name`` outlined on every few slices becomes solid: the empty slices between outlined

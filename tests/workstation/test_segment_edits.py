@@ -99,6 +99,36 @@ def test_a_2d_brush_paints_one_voxel_slice_and_fill_between_slices_rebuilds_the_
         edits.fill_between_slices(outlined, "other", plane="oblique")
 
 
+def test_an_outline_drawn_in_one_slice_is_filled_there(ball: LabelMap) -> None:
+    center, radius = _slice_disc_center(ball, 20)
+    affine = np.asarray(ball.ijk_to_lps, dtype=float)
+    u, v = affine[:3, 0] / SPACING[0], affine[:3, 1] / SPACING[1]  # the tilted slice's in-plane directions
+    angles = np.linspace(0.0, 2 * np.pi, 48, endpoint=False)
+    corners = center + radius * (np.outer(np.cos(angles), u) + np.outer(np.sin(angles), v))
+    drawn = edits.draw(ball, "other", points_lps=corners, plane="axial").mask("other")
+    np.testing.assert_array_equal(np.flatnonzero(drawn.any(axis=(1, 2))), [20])
+    # drawn a little off the tilted slice (clicks in a view of the patient's axial plane): projected on it
+    shifted = edits.draw(ball, "other", points_lps=corners + [0.0, 0.0, 0.4], plane="axial").mask("other")
+    np.testing.assert_array_equal(np.flatnonzero(shifted.any(axis=(1, 2))), [20])
+    assert 2 * (drawn & shifted).sum() / (drawn.sum() + shifted.sum()) > 0.97
+    polygon_mm2 = 24 * radius**2 * np.sin(2 * np.pi / 48)
+    assert drawn.sum() * SPACING[0] * SPACING[1] == pytest.approx(polygon_mm2, rel=0.03)
+    in_plane = np.linalg.norm(_lps(ball)[20] - center, axis=-1)
+    assert drawn[20][in_plane <= radius - HALF_DIAGONAL].all() and not drawn[20][in_plane > radius].any()
+    brushed = edits.paint(ball, "other", center_lps=center, radius_mm=radius, plane="axial").mask("other")
+    assert 2 * (drawn & brushed).sum() / (drawn.sum() + brushed.sum()) > 0.97  # the 2-D brush's disc
+    erased = edits.draw(ball, "ball", points_lps=corners, plane="axial", erase=True)
+    np.testing.assert_array_equal(erased.mask("ball"), ball.mask("ball") & ~drawn)
+    with pytest.raises(InputError, match="at least 3"):
+        edits.draw(ball, "other", points_lps=corners[:2], plane="axial")
+    with pytest.raises(InputError, match="encloses no voxel centre"):
+        edits.draw(ball, "other", points_lps=[center, center + u, center + 2 * u], plane="axial")
+    with pytest.raises(InputError, match="outside the volume"):
+        edits.draw(ball, "other", points_lps=np.vstack([corners, [[500.0, 0.0, 0.0]]]), plane="axial")
+    with pytest.raises(InputError, match="--plane 'oblique'"):
+        edits.draw(ball, "other", points_lps=corners, plane="oblique")
+
+
 def test_grow_and_shrink_use_distances_in_mm(ball: LabelMap) -> None:
     """A voxel joins when its centre lies within the margin of a voxel centre of the segment (Euclidean, in mm)."""
     distance = _radius(ball)

@@ -181,3 +181,25 @@ def test_outlines_painted_with_a_2d_brush_are_filled_between_slices(case: Path,
     assert cli.main(["edit", str(case), "fill-between-slices", "lesion"]) == 3
     err = capsys.readouterr().err.strip()
     assert "no empty slices between outlined" in err and "\n" not in err, err
+
+
+def test_an_outline_is_drawn_and_erased_like_the_core_function(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["edit", str(case), "add", "lesion", "-q"]) == 0
+    before = _labels(case)
+    corners = ["-12,0,4", "-4,0,4", "-4,8,4", "-12,8,4"]
+    args = [arg for corner in corners for arg in ("--point", corner)]
+    assert cli.main(["edit", str(case), "draw", "lesion", *args, "--plane", "axial"]) == 0
+    assert "segment 'lesion' (label 1): 0.1 ml (was 0.0 ml)" in capsys.readouterr().out  # 10 x 10 voxels of 0.8 mm
+    drawn = _labels(case)
+    points = [[float(c) for c in corner.split(",")] for corner in corners]
+    np.testing.assert_array_equal(drawn.array, edits.draw(before, "lesion", points_lps=points, plane="axial").array)
+    assert np.flatnonzero(drawn.mask("lesion").any(axis=(1, 2))).tolist() == [12]  # z = -20 + 2 k
+    assert cli.main(["edit", str(case), "draw", "lesion", *args[:4], "--point", "-4,8,4", "--plane", "axial", "--erase",
+                     "-q"]) == 0
+    left = _labels(case).mask("lesion")
+    assert 0 < left.sum() < drawn.mask("lesion").sum()  # the triangle under the diagonal is gone
+    assert cli.main(["edit", str(case), "history"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("--plane axial --erase")
+    assert cli.main(["edit", str(case), "draw", "lesion", *args[:4], "--plane", "axial"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "at least 3" in err and "\n" not in err, err

@@ -326,6 +326,15 @@ class Document(QObject):
                 region[ball] = value
         self.labels_changed.emit()
 
+    def draw(self, points_lps: ArrayLike, segment: str, *, plane: str, erase: bool = False) -> None:
+        """Fill (or erase) a closed outline drawn in a ``plane`` view (``segment_edits.draw``); one undoable edit."""
+        from workstation import segment_edits
+
+        if self.label_map is None:
+            return
+        self._commit(segment_edits.draw(self.label_map, segment, points_lps=points_lps, plane=plane, erase=erase),
+                     f"draw {segment} ({plane}{', erase' if erase else ''})")
+
     def end_stroke(self, label: str) -> None:
         if self._stroke is None or self._stroke_before is None:
             return

@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         dock.raise_()
         self.rehearsal_dock = rehearsal_dock
         for view in self.views.values():
+            view.outline_refused.connect(lambda message: self.statusBar().showMessage(message, 5000))
             view.point_picked.connect(self.planning_panel.point_picked)
             view.point_picked.connect(self.mechanics_panel.point_picked)
             view.live_dragged.connect(self._live_dragged)
@@ -253,7 +254,8 @@ class MainWindow(QMainWindow):
         tools_menu = bar.addMenu("&Tools")
         for tool, text, key in (("navigate", "Navigate", "Esc"), ("paint", "Paint brush", "B"),
                                 ("erase", "Erase brush", "E"), ("seed", "Seed strokes", "G"),
-                                ("seed_background", "Background seed strokes", "Shift+G")):
+                                ("seed_background", "Background seed strokes", "Shift+G"),
+                                ("draw", "Draw outline (drag around a region; Ctrl on release: erase)", "D")):
             self._action(tools_menu, text, lambda t=tool: self.segment_panel.set_tool(t), key, f"tool-action-{tool}")
         tools_menu.addSeparator()
         self._action(tools_menu, "Place landmarks", lambda: self._set_tool("landmark"), "L", "tool-action-landmark")
@@ -273,7 +275,8 @@ class MainWindow(QMainWindow):
             "Middle drag or Shift+left drag: pan;  Ctrl+wheel or +/-: zoom;  R: reset a view\n"
             "Wheel, Up/Down, PageUp/PageDown: scroll slices (Shift+Page: 10)\n"
             "1-5: window presets;  F or double-click: 1-up/4-up;  Ctrl+3: 3D only\n"
-            "B paint, E erase, G seed, Shift+G background seed, Esc navigate;  Ctrl+Z / Ctrl+Y undo/redo\n"
+            "B paint, E erase, G seed, Shift+G background seed, D draw an outline (Ctrl on release: erase), "
+            "Esc navigate;  Ctrl+Z / Ctrl+Y undo/redo\n"
             "L landmark, T trajectory (click entry then target; drag an end to move it, safety re-checked live)"))
 
     # --- views and status bar ------------------------------------------------------------------

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from workstation.model.labelmap import LabelMap
 
 TOOLS = (("navigate", "Navigate", "Esc"), ("paint", "Paint", "B"), ("erase", "Erase", "E"),
-         ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"))
+         ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"), ("draw", "Draw", "D"))
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,9 @@ class SegmentPanel(QWidget):
         for n, (tool, text, key) in enumerate(TOOLS):
             button = QPushButton(text, tools, objectName=f"tool-{tool}")
             button.setCheckable(True)
-            button.setToolTip(f"{text} ({key})")
+            button.setToolTip(f"{text} ({key})" if tool != "draw" else
+                              "Draw (D): drag around a region in a slice view to fill it; hold Ctrl on release to "
+                              "erase it. Outline every few slices, then Modify > Fill between slices")
             self.tool_group.addButton(button)
             self.tool_buttons[tool] = button
             button.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
@@ -388,7 +390,7 @@ class SegmentPanel(QWidget):
 
     # --- tools -----------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
-        if tool in ("paint", "erase", "seed") and not self.current_segment() and self.document.has_volume:
+        if tool in ("paint", "erase", "seed", "draw") and not self.current_segment() and self.document.has_volume:
             self.add_segment(f"segment_{len(self.document.segments()) + 1}")
         self.tool_buttons[tool].setChecked(True)
         self.tool_changed.emit(tool)

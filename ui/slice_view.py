@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ui import slicing
 from ui.document import SEED_BACKGROUND, Document
+from workstation.errors import InputError
 
 SAFE_RGB, UNSAFE_RGB, UNCHECKED_RGB = (60, 200, 90), (235, 60, 60), (80, 200, 230)
 
@@ -49,6 +50,7 @@ class SliceView(QWidget):
     # LPS point, the view's normal (LPS unit vector)
     endpoint_dragged = Signal(str, str, object)  # trajectory name, "entry" / "target", LPS point
     live_dragged = Signal(object)  # live tool: (3,) displacement (mm) from where the drag started
+    outline_refused = Signal(str)  # draw tool: why an outline was not filled (one line)
 
     def __init__(self, document: Document, plane: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,7 +62,7 @@ class SliceView(QWidget):
         self.setMouseTracking(True)
         self.setAcceptDrops(False)
         self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
-        self.tool = "navigate"  # navigate | paint | erase | seed | seed_background
+        self.tool = "navigate"  # navigate | paint | erase | seed | seed_background | draw
         self.brush_radius_mm = 5.0
         self.segment_name: str | None = None
         self.slice: slicing.Slice | None = None
@@ -133,6 +135,7 @@ class SliceView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 1.0)
         painter.drawImage(rect, rgba_image(rgba))
         self._draw_crosshair(painter, rect)
+        self._draw_outline(painter)
         self._draw_plan(painter)
         self._draw_letters(painter)
         self._draw_info(painter, current)
@@ -167,6 +170,15 @@ class SliceView(QWidget):
         assert self.document.volume is not None
         return slicing.cut(self.document.volume, self.plane, self.document.crosshair_lps, array=array,
                            labels=True).pixels
+
+    def _draw_outline(self, painter: QPainter) -> None:
+        """The outline being drawn with the draw tool, closed back to its start."""
+        if self._drag is None or self._drag[0] != "outline":
+            return
+        corners = [self.widget_pos_of(p) for p in self._drag[2]]  # type: ignore[union-attr]
+        polygon = QPolygonF([c for c in corners if c is not None])
+        painter.setPen(QPen(QColor(255, 220, 0), 1.5, Qt.PenStyle.DashLine))
+        painter.drawPolygon(polygon)
 
     def _draw_crosshair(self, painter: QPainter, rect: QRectF) -> None:
         pos = self.widget_pos_of(self.document.crosshair_lps)
@@ -380,6 +392,10 @@ class SliceView(QWidget):
                     normal = np.zeros(3)
                     normal[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]] = 1.0
                     self.point_picked.emit(self.tool, point, normal)
+        elif button == Qt.MouseButton.LeftButton and self.tool == "draw" and self.segment_name:
+            point = self.lps_at(pos)
+            if point is not None:
+                self._drag = ("outline", pos, [point])  # type: ignore[assignment]
         elif button == Qt.MouseButton.LeftButton:
             self._drag = ("tool", pos, pos)
             self._apply_tool(pos)
@@ -411,11 +427,24 @@ class SliceView(QWidget):
             self.document.set_window(level - delta.y() * 2.0, width + delta.x() * 4.0)
         elif kind == "tool":
             self._apply_tool(pos)
+        elif kind == "outline" and point is not None:
+            state.append(point)  # type: ignore[union-attr]
+            self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if self._drag is not None and self._drag[0] == "tool" and self.tool in ("paint", "erase"):
+        drag, self._drag = self._drag, None
+        if drag is not None and drag[0] == "tool" and self.tool in ("paint", "erase"):
             self.document.end_stroke(f"{self.tool} {self.segment_name} ({self.plane})")
-        self._drag = None
+        elif drag is not None and drag[0] == "outline":
+            self.update()
+            points = np.unique(np.asarray(drag[2]), axis=0)
+            if len(points) < 3:
+                return  # a click, not an outline
+            erase = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            try:
+                self.document.draw(drag[2], self.segment_name or "", plane=self.plane, erase=erase)
+            except InputError as exc:
+                self.outline_refused.emit(f"Draw: {exc}")
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         self.hovered.emit(None)

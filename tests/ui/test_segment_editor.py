@@ -506,3 +506,40 @@ def test_a_2d_brush_outlines_slices_and_fill_between_slices_joins_them(window, q
     np.testing.assert_array_equal(doc.label_map.array, segment_edits.fill_between_slices(outlined, "lesion").array)
     assert np.flatnonzero(doc.label_map.mask("lesion").any(axis=(1, 2))).tolist() == list(range(10, 15))
     assert doc.history.labels()[-1] == "fill between slices of lesion"
+
+
+def test_an_outline_dragged_in_a_view_is_filled_and_ctrl_erases(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from workstation import segment_edits
+
+    doc, panel, axial = window.document, window.segment_panel, window.views["axial"]
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    QTest.keyClick(window, Qt.Key.Key_D)  # draw
+    assert panel.current_tool() == "draw" and axial.tool == "draw"
+    doc.set_crosshair([5.0, 0.0, 4.0])  # axial slice k = 14
+    axial.repaint()
+    before = doc.label_map
+    corners = [np.array([x, y, 4.0]) for x, y in ((0.0, -3.0), (8.0, -3.0), (8.0, 5.0), (0.0, 5.0))]
+    positions = [point(axial.widget_pos_of(c)) for c in corners]
+    QTest.mousePress(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[0])
+    for position in positions[1:]:
+        QTest.mouseMove(axial, position)
+    QTest.mouseRelease(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[-1])
+    drawn = doc.label_map.mask("lesion")
+    assert np.flatnonzero(drawn.any(axis=(1, 2))).tolist() == [14]
+    # the view's points are the corners where the mouse was: the same as twin edit draw with them
+    points = [axial.lps_at(p) for p in positions]
+    np.testing.assert_array_equal(doc.label_map.array,
+                                  segment_edits.draw(before, "lesion", points_lps=points, plane="axial").array)
+    assert drawn.sum() * 1.0 * 1.5 == pytest.approx(8 * 8, rel=0.35)  # 8 x 8 mm on 1 x 1.5 mm voxels
+    assert doc.history.labels()[-1] == "draw lesion (axial)"
+    # a click is not an outline
+    qtbot.mouseClick(axial, Qt.MouseButton.LeftButton, pos=positions[0])
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), drawn)
+    # with Ctrl held on release, the outlined region is erased (a triangle: half the square)
+    QTest.mousePress(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[0])
+    for position in positions[1:3]:
+        QTest.mouseMove(axial, position)
+    QTest.mouseRelease(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, positions[2])
+    left = doc.label_map.mask("lesion")
+    assert 0.3 * drawn.sum() < left.sum() < 0.7 * drawn.sum() and not np.any(left & ~drawn)
+    assert doc.history.labels()[-1] == "draw lesion (axial, erase)"

@@ -47,6 +47,26 @@ def in_slice(mask: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bo
     return out
 
 
+def _outline_2d(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
+                axis: int) -> tuple[int, NDArray[np.bool_]]:
+    """The voxel slice (index along ``axis``) through the outline's centroid, and the (rows, columns)
+    mask of the voxel centres inside the outline projected along ``axis`` (the other two axes in order)."""
+    from matplotlib.path import Path
+
+    points = np.asarray(points_lps, dtype=float)
+    kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), points)[:, ::-1]
+    rows, cols = [a for a in range(3) if a != axis]
+    inside = np.zeros((shape[rows], shape[cols]), dtype=bool)
+    vertices = kji[:, [rows, cols]]
+    low = np.clip(np.floor(vertices.min(0)).astype(int), 0, inside.shape)
+    high = np.clip(np.ceil(vertices.max(0)).astype(int) + 1, 0, inside.shape)
+    if np.all(high > low):
+        r, c = np.meshgrid(np.arange(low[0], high[0]), np.arange(low[1], high[1]), indexing="ij")
+        hit = Path(vertices).contains_points(np.column_stack([r.ravel(), c.ravel()])).reshape(r.shape)
+        inside[low[0]:high[0], low[1]:high[1]] = hit
+    return int(np.rint(kji[:, axis].mean())), inside
+
+
 def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
                      axis: int) -> NDArray[np.bool_]:
     """(K, J, I) voxels of one slice inside a closed outline (a polygon through ``points_lps``).
@@ -55,27 +75,21 @@ def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_
     their centroid; the voxels of that slice whose centres lie inside the polygon (even-odd rule,
     ``matplotlib.path.Path``) are set. The outline may leave the grid: it is clipped.
     """
-    from matplotlib.path import Path
-
-    points = np.asarray(points_lps, dtype=float)
-    kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), points)[:, ::-1]
-    index = int(np.rint(kji[:, axis].mean()))
+    index, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
     out = np.zeros(shape, dtype=bool)
-    if not 0 <= index < shape[axis]:
-        return out
-    rows, cols = [a for a in range(3) if a != axis]
-    vertices = kji[:, [rows, cols]]
-    low = np.clip(np.floor(vertices.min(0)).astype(int), 0, [shape[rows], shape[cols]])
-    high = np.clip(np.ceil(vertices.max(0)).astype(int) + 1, 0, [shape[rows], shape[cols]])
-    if np.any(high <= low):
-        return out
-    r, c = np.meshgrid(np.arange(low[0], high[0]), np.arange(low[1], high[1]), indexing="ij")
-    inside = Path(vertices).contains_points(np.column_stack([r.ravel(), c.ravel()])).reshape(r.shape)
-    box = [slice(None)] * 3
-    box[axis] = slice(index, index + 1)
-    box[rows], box[cols] = slice(low[0], high[0]), slice(low[1], high[1])
-    out[tuple(box)] = np.expand_dims(inside, axis)
+    if 0 <= index < shape[axis]:
+        place = [slice(None)] * 3
+        place[axis] = index
+        out[tuple(place)] = inside
     return out
+
+
+def outline_prism(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
+                  axis: int) -> NDArray[np.bool_]:
+    """(K, J, I) voxels whose projection along array ``axis`` lies inside a closed outline: the
+    outline of :func:`outline_in_slice` swept through every slice (scissors)."""
+    _, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
+    return np.broadcast_to(np.expand_dims(inside, axis), shape).copy()
 
 
 def plane_side(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, origin_lps: ArrayLike,

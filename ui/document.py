@@ -335,6 +335,16 @@ class Document(QObject):
         self._commit(segment_edits.draw(self.label_map, segment, points_lps=points_lps, plane=plane, erase=erase),
                      f"draw {segment} ({plane}{', erase' if erase else ''})")
 
+    def scissors(self, points_lps: ArrayLike, segment: str, *, plane: str, keep_inside: bool = False) -> None:
+        """Cut ``segment`` with an outline drawn in a ``plane`` view, in every slice (``segment_edits.scissors``)."""
+        from workstation import segment_edits
+
+        if self.label_map is None:
+            return
+        self._commit(segment_edits.scissors(self.label_map, segment, points_lps=points_lps, plane=plane,
+                                            keep_inside=keep_inside),
+                     f"scissors {segment} ({plane}{', keep inside' if keep_inside else ''})")
+
     def end_stroke(self, label: str) -> None:
         if self._stroke is None or self._stroke_before is None:
             return

@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from workstation.model.labelmap import LabelMap
 
 TOOLS = (("navigate", "Navigate", "Esc"), ("paint", "Paint", "B"), ("erase", "Erase", "E"),
-         ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"), ("draw", "Draw", "D"))
+         ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"), ("draw", "Draw", "D"),
+         ("scissors", "Scissors", "X"))
+TOOL_TIPS = {
+    "draw": "Draw (D): drag around a region in a slice view to fill it in that slice; hold Ctrl on release to "
+            "erase it instead. Outline every few slices, then Modify > Fill between slices",
+    "scissors": "Scissors (X): drag around a region in a slice view to erase it from the segment in every slice; "
+                "hold Ctrl on release to keep only what lies inside",
+}
 
 
 @dataclass(frozen=True)
@@ -192,9 +199,7 @@ class SegmentPanel(QWidget):
         for n, (tool, text, key) in enumerate(TOOLS):
             button = QPushButton(text, tools, objectName=f"tool-{tool}")
             button.setCheckable(True)
-            button.setToolTip(f"{text} ({key})" if tool != "draw" else
-                              "Draw (D): drag around a region in a slice view to fill it; hold Ctrl on release to "
-                              "erase it. Outline every few slices, then Modify > Fill between slices")
+            button.setToolTip(TOOL_TIPS.get(tool, f"{text} ({key})"))
             self.tool_group.addButton(button)
             self.tool_buttons[tool] = button
             button.clicked.connect(lambda _=False, t=tool: self.set_tool(t))

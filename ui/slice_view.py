@@ -50,7 +50,7 @@ class SliceView(QWidget):
     # LPS point, the view's normal (LPS unit vector)
     endpoint_dragged = Signal(str, str, object)  # trajectory name, "entry" / "target", LPS point
     live_dragged = Signal(object)  # live tool: (3,) displacement (mm) from where the drag started
-    outline_refused = Signal(str)  # draw tool: why an outline was not filled (one line)
+    outline_refused = Signal(str)  # draw and scissors tools: why an outline was refused (one line)
 
     def __init__(self, document: Document, plane: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,7 +62,7 @@ class SliceView(QWidget):
         self.setMouseTracking(True)
         self.setAcceptDrops(False)
         self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
-        self.tool = "navigate"  # navigate | paint | erase | seed | seed_background | draw
+        self.tool = "navigate"  # navigate | paint | erase | seed | seed_background | draw | scissors
         self.brush_radius_mm = 5.0
         self.segment_name: str | None = None
         self.slice: slicing.Slice | None = None
@@ -172,7 +172,7 @@ class SliceView(QWidget):
                            labels=True).pixels
 
     def _draw_outline(self, painter: QPainter) -> None:
-        """The outline being drawn with the draw tool, closed back to its start."""
+        """The outline being drawn with the draw or scissors tool, closed back to its start."""
         if self._drag is None or self._drag[0] != "outline":
             return
         corners = [self.widget_pos_of(p) for p in self._drag[2]]  # type: ignore[union-attr]
@@ -392,7 +392,7 @@ class SliceView(QWidget):
                     normal = np.zeros(3)
                     normal[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]] = 1.0
                     self.point_picked.emit(self.tool, point, normal)
-        elif button == Qt.MouseButton.LeftButton and self.tool == "draw" and self.segment_name:
+        elif button == Qt.MouseButton.LeftButton and self.tool in ("draw", "scissors") and self.segment_name:
             point = self.lps_at(pos)
             if point is not None:
                 self._drag = ("outline", pos, [point])  # type: ignore[assignment]
@@ -440,11 +440,14 @@ class SliceView(QWidget):
             points = np.unique(np.asarray(drag[2]), axis=0)
             if len(points) < 3:
                 return  # a click, not an outline
-            erase = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
             try:
-                self.document.draw(drag[2], self.segment_name or "", plane=self.plane, erase=erase)
+                if self.tool == "scissors":
+                    self.document.scissors(drag[2], self.segment_name or "", plane=self.plane, keep_inside=ctrl)
+                else:
+                    self.document.draw(drag[2], self.segment_name or "", plane=self.plane, erase=ctrl)
             except InputError as exc:
-                self.outline_refused.emit(f"Draw: {exc}")
+                self.outline_refused.emit(f"{self.tool.capitalize()}: {exc}")
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         self.hovered.emit(None)

@@ -280,16 +280,34 @@ def draw(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: str, e
     With :func:`fill_between_slices`, outlines every few slices make a solid segment.
     """
     mask = _mask(label_map, name)
+    outline = _outline(label_map, points_lps, plane, editing.outline_in_slice)
+    return _set(label_map, name, mask & ~outline if erase else mask | outline, overwrite=overwrite)
+
+
+def scissors(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: str,
+             keep_inside: bool = False) -> LabelMap:
+    """Cut segment ``name`` with a closed outline drawn in a ``plane`` view, through every slice.
+
+    The voxels whose projection along the grid axis nearest the plane's normal lies inside the
+    outline (:func:`segmentation.editing.outline_prism`) are erased, or with ``keep_inside`` all
+    the others: for example the arms, or the table, out of a bone threshold in one stroke.
+    """
+    mask = _nonempty(label_map, name)
+    prism = _outline(label_map, points_lps, plane, editing.outline_prism)
+    return _set(label_map, name, mask & prism if keep_inside else mask & ~prism)
+
+
+def _outline(label_map: LabelMap, points_lps: ArrayLike, plane: str,
+             region: Callable[..., NDArray[np.bool_]]) -> NDArray[np.bool_]:
+    """``region(shape, ijk_to_lps, points, axis=...)`` of an outline's corners, checked (one-line errors)."""
     points = np.asarray(points_lps, dtype=float)
     if points.ndim != 2 or points.shape[0] < 3 or points.shape[1] != 3:
         raise InputError("--point: an outline needs at least 3 X,Y,Z points (LPS mm)")
     _points_kji(label_map, points, "--point")  # refuses points outside the volume
-    outline = editing.outline_in_slice(label_map.array.shape, label_map.ijk_to_lps, points,
-                                       axis=slice_axis(label_map, plane))
-    if not outline.any():
-        raise InputError("--point: the outline encloses no voxel centre of its slice (too small, or its points "
-                         "lie on a line)")
-    return _set(label_map, name, mask & ~outline if erase else mask | outline, overwrite=overwrite)
+    inside = region(label_map.array.shape, label_map.ijk_to_lps, points, axis=slice_axis(label_map, plane))
+    if not inside.any():
+        raise InputError("--point: the outline encloses no voxel centre (too small, or its points lie on a line)")
+    return inside
 
 
 def fill_between_slices(label_map: LabelMap, name: str, *, plane: str = "auto",

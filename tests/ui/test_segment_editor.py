@@ -543,3 +543,33 @@ def test_an_outline_dragged_in_a_view_is_filled_and_ctrl_erases(window, qtbot) -
     left = doc.label_map.mask("lesion")
     assert 0.3 * drawn.sum() < left.sum() < 0.7 * drawn.sum() and not np.any(left & ~drawn)
     assert doc.history.labels()[-1] == "draw lesion (axial, erase)"
+
+
+def test_scissors_cut_the_segment_in_every_slice_and_ctrl_keeps_inside(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from workstation import segment_edits
+
+    doc, panel, axial = window.document, window.segment_panel, window.views["axial"]
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    doc.set_crosshair([5.0, 0.0, 0.0])
+    panel.brush.setValue(6.0)
+    QTest.keyClick(window, Qt.Key.Key_B)
+    drag(axial, point(axial.widget_pos_of(SPHERE_LPS)), point(axial.widget_pos_of(SPHERE_LPS)))  # a ball
+    ball = doc.label_map
+    QTest.keyClick(window, Qt.Key.Key_X)  # scissors
+    assert panel.current_tool() == "scissors" and axial.tool == "scissors"
+    axial.repaint()
+    corners = [np.array([x, y, 0.0]) for x, y in ((5.0, -10.0), (15.0, -10.0), (15.0, 10.0), (5.0, 10.0))]
+    positions = [point(axial.widget_pos_of(c)) for c in corners]
+    for modifier in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier):
+        QTest.mousePress(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[0])
+        for position in positions[1:]:
+            QTest.mouseMove(axial, position)
+        QTest.mouseRelease(axial, Qt.MouseButton.LeftButton, modifier, positions[-1])
+        points = [axial.lps_at(p) for p in positions]
+        expected = segment_edits.scissors(ball, "lesion", points_lps=points, plane="axial",
+                                          keep_inside=modifier == Qt.KeyboardModifier.ControlModifier)
+        np.testing.assert_array_equal(doc.label_map.array, expected.array)
+        slices = np.flatnonzero((ball.mask("lesion") & ~doc.label_map.mask("lesion")).any(axis=(1, 2)))
+        assert slices.tolist() == np.flatnonzero(ball.mask("lesion").any(axis=(1, 2))).tolist()  # every slice
+        QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        np.testing.assert_array_equal(doc.label_map.array, ball.array)

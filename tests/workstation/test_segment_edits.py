@@ -129,6 +129,29 @@ def test_an_outline_drawn_in_one_slice_is_filled_there(ball: LabelMap) -> None:
         edits.draw(ball, "other", points_lps=corners, plane="oblique")
 
 
+def test_scissors_cut_through_every_slice(ball: LabelMap) -> None:
+    center, _ = _slice_disc_center(ball, 20)
+    affine = np.asarray(ball.ijk_to_lps, dtype=float)
+    u, v = affine[:3, 0] / SPACING[0], affine[:3, 1] / SPACING[1]
+    # a rectangle over the half of the sphere on the +i side, drawn in the axial view at slice 20
+    corners = [center + a * u + b * v for a, b in ((0.0, -2 * R), (2 * R, -2 * R), (2 * R, 2 * R), (0.0, 2 * R))]
+    cut = edits.scissors(ball, "ball", points_lps=corners, plane="axial").mask("ball")
+    i_center = (np.linalg.inv(affine) @ np.append(center, 1.0))[0]
+    i_index = np.broadcast_to(np.arange(ball.array.shape[2]), ball.array.shape)
+    before = ball.mask("ball")
+    removed = before & ~cut
+    assert not np.any(cut & ~before)
+    assert np.all(i_index[removed] >= i_center) and np.all(i_index[cut] < i_center + 1)
+    assert np.array_equal(np.flatnonzero(removed.any(axis=(1, 2))), np.flatnonzero(before.any(axis=(1, 2))))
+    assert removed.sum() == pytest.approx(before.sum() / 2, rel=0.1)
+    kept = edits.scissors(ball, "ball", points_lps=corners, plane="axial", keep_inside=True).mask("ball")
+    np.testing.assert_array_equal(kept, removed)
+    with pytest.raises(InputError, match="empty, nothing to edit"):
+        edits.scissors(ball, "other", points_lps=corners, plane="axial")
+    with pytest.raises(InputError, match="at least 3"):
+        edits.scissors(ball, "ball", points_lps=corners[:2], plane="axial")
+
+
 def test_grow_and_shrink_use_distances_in_mm(ball: LabelMap) -> None:
     """A voxel joins when its centre lies within the margin of a voxel centre of the segment (Euclidean, in mm)."""
     distance = _radius(ball)

@@ -41,6 +41,7 @@ OPERATIONS: dict[str, str] = {
     "paint": "add brush dabs at points (balls, or discs in one slice with --plane)",
     "erase": "erase brush dabs at points (balls, or discs in one slice with --plane)",
     "draw": "fill a closed outline drawn in one slice (its corners as points, in order)",
+    "scissors": "erase what lies inside a closed outline through every slice (or, with --keep-inside, outside)",
     "cut-plane": "remove the side of a plane its normal points to",
     "cut-cylinder": "remove the inside of a cylinder (a drill path)",
     "union": "add other segments' region (grown by --margin-mm)",
@@ -103,6 +104,9 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
     if op == "draw":
         return edits.draw(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
                           erase=args.erase, overwrite=overwrite)
+    if op == "scissors":
+        return edits.scissors(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
+                              keep_inside=args.keep_inside)
     if op in ("paint", "erase"):
         for point in _points(args.point, "--point"):
             label_map = edits.paint(label_map, name, center_lps=point, radius_mm=args.radius_mm, erase=op == "erase",
@@ -122,7 +126,7 @@ def _ml(label_map: LabelMap, name: str) -> float | None:
 # options that shape an edit, as they are named in the journal's descriptions
 _DESCRIBED = ("to", "rgb", "lower", "upper", "point", "plane", "multiplier", "iterations", "count", "radius_mm",
               "min_ml", "mm", "per_slice", "thickness_mm", "outside", "origin", "normal", "start", "end", "others",
-              "margin_mm", "erase", "keep_others")
+              "margin_mm", "erase", "keep_inside", "keep_others")
 
 
 def _description(args: argparse.Namespace) -> str:
@@ -232,12 +236,16 @@ def _options(p: argparse.ArgumentParser, op: str) -> None:
             p.add_argument("--radius-mm", type=float, default=5.0, help="brush radius, mm (default 5)")
             p.add_argument("--plane", choices=("axial", "coronal", "sagittal"),
                            help="a 2-D brush: discs in the slice of this plane through each point (default: balls)")
-    elif op == "draw":
+    elif op in ("draw", "scissors"):
         p.add_argument("--point", action="append", required=True, metavar="X,Y,Z",
                        help="a corner of the outline, LPS mm; at least 3, in order")
+        where = "its voxel slice through the corners is filled" if op == "draw" else "it cuts through every slice"
         p.add_argument("--plane", choices=("axial", "coronal", "sagittal"), required=True,
-                       help="the view the outline was drawn in (its voxel slice through the corners is filled)")
-        p.add_argument("--erase", action="store_true", help="erase the outlined region from the segment instead")
+                       help=f"the view the outline was drawn in ({where})")
+        if op == "draw":
+            p.add_argument("--erase", action="store_true", help="erase the outlined region from the segment instead")
+        else:
+            p.add_argument("--keep-inside", action="store_true", help="erase what lies outside the outline instead")
     elif op == "remove-small":
         p.add_argument("--min-ml", type=float, required=True, help="smallest piece kept, ml")
     elif op in ("grow", "shrink", "open", "close", "smooth"):

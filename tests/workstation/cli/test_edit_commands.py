@@ -203,3 +203,23 @@ def test_an_outline_is_drawn_and_erased_like_the_core_function(case: Path, capsy
     assert cli.main(["edit", str(case), "draw", "lesion", *args[:4], "--plane", "axial"]) == 3
     err = capsys.readouterr().err.strip()
     assert "at least 3" in err and "\n" not in err, err
+
+
+def test_scissors_cut_the_bone_through_every_slice(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["segment", str(case), "--preset", "bone", "-q"]) == 0
+    before = _labels(case)
+    corners = ["5,-10,0", "15,-10,0", "15,10,0", "5,10,0"]  # the half x > 5 mm of the bone cylinder at x = 5
+    args = [arg for corner in corners for arg in ("--point", corner)]
+    assert cli.main(["edit", str(case), "scissors", "bone", *args, "--plane", "axial", "-q"]) == 0
+    cut = _labels(case)
+    points = [[float(c) for c in corner.split(",")] for corner in corners]
+    np.testing.assert_array_equal(cut.array, edits.scissors(before, "bone", points_lps=points, plane="axial").array)
+    removed = before.mask("bone") & ~cut.mask("bone")
+    assert set(np.flatnonzero(removed.any(axis=(1, 2)))) == set(np.flatnonzero(before.mask("bone").any(axis=(1, 2))))
+    assert 0.3 < removed.sum() / before.mask("bone").sum() < 0.6
+    assert cli.main(["edit", str(case), "undo", "-q"]) == 0
+    assert cli.main(["edit", str(case), "scissors", "bone", *args, "--plane", "axial", "--keep-inside", "-q"]) == 0
+    np.testing.assert_array_equal(_labels(case).mask("bone"), removed)
+    capsys.readouterr()
+    assert cli.main(["edit", str(case), "history"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("--plane axial --keep-inside")

@@ -1,5 +1,5 @@
 """Manual edits on a mask: spherical brush in mm (or its disc in one slice), an outline filled in one
-slice, cuts by a plane or a cylinder (LPS mm)."""
+slice, level tracing in one slice, cuts by a plane or a cylinder (LPS mm)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,28 @@ def outline_prism(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps
     outline of :func:`outline_in_slice` swept through every slice (scissors)."""
     _, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
     return np.broadcast_to(np.expand_dims(inside, axis), shape).copy()
+
+
+def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, axis: int,
+                darker: bool = False) -> NDArray[np.bool_]:
+    """(K, J, I) region of one slice enclosed by the iso-contour through a voxel (level tracing).
+
+    In the slice of ``values`` (K, J, I) through ``seed_kji`` across array ``axis``, the pixels at
+    least as bright as the seed (or, with ``darker``, at most as bright) that are 4-connected to it,
+    with the holes they enclose: the structure whose edge the seed lies on, as 3D Slicer's and
+    ITK-SNAP's level tracing outline it.
+    """
+    from scipy import ndimage
+
+    place: list[int | slice] = [slice(None)] * 3
+    place[axis] = int(seed_kji[axis])
+    plane = np.asarray(values[tuple(place)])
+    seed = tuple(int(seed_kji[a]) for a in range(3) if a != axis)
+    level = plane[seed]
+    pieces, _ = ndimage.label(plane <= level if darker else plane >= level)
+    out = np.zeros(values.shape, dtype=bool)
+    out[tuple(place)] = ndimage.binary_fill_holes(pieces == pieces[seed])
+    return out
 
 
 def plane_side(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, origin_lps: ArrayLike,

@@ -335,6 +335,17 @@ class Document(QObject):
         self._commit(segment_edits.draw(self.label_map, segment, points_lps=points_lps, plane=plane, erase=erase),
                      f"draw {segment} ({plane}{', erase' if erase else ''})")
 
+    def level_trace(self, point_lps: ArrayLike, segment: str, *, plane: str, darker: bool = False,
+                    erase: bool = False) -> None:
+        """Fill (or erase) the region enclosed by the iso-contour through a point (``segment_edits.level_trace``)."""
+        from workstation import segment_edits
+
+        if self.label_map is None or self.volume is None:
+            return
+        self._commit(segment_edits.level_trace(self.label_map, self.volume, segment, point_lps=point_lps, plane=plane,
+                                               darker=darker, erase=erase),
+                     f"level trace {segment} ({plane}{', darker' if darker else ''}{', erase' if erase else ''})")
+
     def scissors(self, points_lps: ArrayLike, segment: str, *, plane: str, keep_inside: bool = False) -> None:
         """Cut ``segment`` with an outline drawn in a ``plane`` view, in every slice (``segment_edits.scissors``)."""
         from workstation import segment_edits

@@ -257,7 +257,8 @@ class MainWindow(QMainWindow):
                                 ("seed_background", "Background seed strokes", "Shift+G"),
                                 ("draw", "Draw outline (drag around a region; Ctrl on release: erase)", "D"),
                                 ("scissors", "Scissors through all slices (drag around; Ctrl on release: keep inside)",
-                                 "X")):
+                                 "X"),
+                                ("level_trace", "Level trace (click an edge; Alt: darker, Ctrl: erase)", "V")):
             self._action(tools_menu, text, lambda t=tool: self.segment_panel.set_tool(t), key, f"tool-action-{tool}")
         tools_menu.addSeparator()
         self._action(tools_menu, "Place landmarks", lambda: self._set_tool("landmark"), "L", "tool-action-landmark")
@@ -278,7 +279,8 @@ class MainWindow(QMainWindow):
             "Wheel, Up/Down, PageUp/PageDown: scroll slices (Shift+Page: 10)\n"
             "1-5: window presets;  F or double-click: 1-up/4-up;  Ctrl+3: 3D only\n"
             "B paint, E erase, G seed, Shift+G background seed, D draw an outline (Ctrl on release: erase), "
-            "X scissors (Ctrl on release: keep inside), Esc navigate;  Ctrl+Z / Ctrl+Y undo/redo\n"
+            "X scissors (Ctrl on release: keep inside), V level trace (Alt: darker, Ctrl: erase), Esc navigate;  "
+            "Ctrl+Z / Ctrl+Y undo/redo\n"
             "L landmark, T trajectory (click entry then target; drag an end to move it, safety re-checked live)"))
 
     # --- views and status bar ------------------------------------------------------------------

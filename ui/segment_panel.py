@@ -40,12 +40,15 @@ if TYPE_CHECKING:
 
 TOOLS = (("navigate", "Navigate", "Esc"), ("paint", "Paint", "B"), ("erase", "Erase", "E"),
          ("seed", "Seed", "G"), ("seed_background", "Background seed", "Shift+G"), ("draw", "Draw", "D"),
-         ("scissors", "Scissors", "X"))
+         ("scissors", "Scissors", "X"), ("level_trace", "Level trace", "V"))
 TOOL_TIPS = {
     "draw": "Draw (D): drag around a region in a slice view to fill it in that slice; hold Ctrl on release to "
             "erase it instead. Outline every few slices, then Modify > Fill between slices",
     "scissors": "Scissors (X): drag around a region in a slice view to erase it from the segment in every slice; "
                 "hold Ctrl on release to keep only what lies inside",
+    "level_trace": "Level trace (V): click on the edge of a structure in a slice view to fill the region its "
+                   "iso-contour encloses in that slice; Alt+click for a structure darker than its surroundings, "
+                   "Ctrl+click erases",
 }
 
 
@@ -395,7 +398,8 @@ class SegmentPanel(QWidget):
 
     # --- tools -----------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
-        if tool in ("paint", "erase", "seed", "draw") and not self.current_segment() and self.document.has_volume:
+        if (tool in ("paint", "erase", "seed", "draw", "level_trace") and not self.current_segment()
+                and self.document.has_volume):
             self.add_segment(f"segment_{len(self.document.segments()) + 1}")
         self.tool_buttons[tool].setChecked(True)
         self.tool_changed.emit(tool)

@@ -8,6 +8,8 @@ the view.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -50,7 +52,7 @@ class SliceView(QWidget):
     # LPS point, the view's normal (LPS unit vector)
     endpoint_dragged = Signal(str, str, object)  # trajectory name, "entry" / "target", LPS point
     live_dragged = Signal(object)  # live tool: (3,) displacement (mm) from where the drag started
-    outline_refused = Signal(str)  # draw and scissors tools: why an outline was refused (one line)
+    outline_refused = Signal(str)  # draw, scissors, level trace: why an edit was refused (one line)
 
     def __init__(self, document: Document, plane: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,7 +64,7 @@ class SliceView(QWidget):
         self.setMouseTracking(True)
         self.setAcceptDrops(False)
         self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
-        self.tool = "navigate"  # navigate | paint | erase | seed | seed_background | draw | scissors
+        self.tool = "navigate"  # navigate | paint | erase | seed | seed_background | draw | scissors | level_trace
         self.brush_radius_mm = 5.0
         self.segment_name: str | None = None
         self.slice: slicing.Slice | None = None
@@ -392,6 +394,14 @@ class SliceView(QWidget):
                     normal = np.zeros(3)
                     normal[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]] = 1.0
                     self.point_picked.emit(self.tool, point, normal)
+        elif button == Qt.MouseButton.LeftButton and self.tool == "level_trace" and self.segment_name:
+            point = self.lps_at(pos)
+            if point is not None:
+                modifiers = event.modifiers()
+                self._refusable(lambda: self.document.level_trace(
+                    point, self.segment_name or "", plane=self.plane,
+                    darker=bool(modifiers & Qt.KeyboardModifier.AltModifier),
+                    erase=bool(modifiers & Qt.KeyboardModifier.ControlModifier)))
         elif button == Qt.MouseButton.LeftButton and self.tool in ("draw", "scissors") and self.segment_name:
             point = self.lps_at(pos)
             if point is not None:
@@ -441,13 +451,19 @@ class SliceView(QWidget):
             if len(points) < 3:
                 return  # a click, not an outline
             ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-            try:
-                if self.tool == "scissors":
-                    self.document.scissors(drag[2], self.segment_name or "", plane=self.plane, keep_inside=ctrl)
-                else:
-                    self.document.draw(drag[2], self.segment_name or "", plane=self.plane, erase=ctrl)
-            except InputError as exc:
-                self.outline_refused.emit(f"{self.tool.capitalize()}: {exc}")
+            if self.tool == "scissors":
+                self._refusable(lambda: self.document.scissors(drag[2], self.segment_name or "", plane=self.plane,
+                                                               keep_inside=ctrl))
+            else:
+                self._refusable(lambda: self.document.draw(drag[2], self.segment_name or "", plane=self.plane,
+                                                           erase=ctrl))
+
+    def _refusable(self, edit: Callable[[], None]) -> None:
+        """Run a tool's edit; a refusal (bad outline, empty segment) is reported in one line, not raised."""
+        try:
+            edit()
+        except InputError as exc:
+            self.outline_refused.emit(f"{self.tool.replace('_', ' ').capitalize()}: {exc}")
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         self.hovered.emit(None)

@@ -310,6 +310,22 @@ def _outline(label_map: LabelMap, points_lps: ArrayLike, plane: str,
     return inside
 
 
+def level_trace(label_map: LabelMap, volume: Volume, name: str, *, point_lps: ArrayLike, plane: str,
+                darker: bool = False, erase: bool = False, overwrite: bool = True) -> LabelMap:
+    """The region of one slice enclosed by the iso-contour through ``point_lps``: added to (or erased
+    from) segment ``name``.
+
+    The slice is the voxel slice through the point across the grid axis nearest ``plane``'s normal;
+    the region holds the pixels at least as bright as the point's voxel (``darker``: at most as
+    bright) connected to it, holes filled (:func:`segmentation.editing.level_trace`). Point at the
+    edge of a structure in a slice view; with :func:`fill_between_slices` every few slices.
+    """
+    mask = _mask(label_map, name)
+    seed = _points_kji(label_map, point_lps, "--point")[0]
+    traced = editing.level_trace(volume.array, tuple(seed), axis=slice_axis(label_map, plane), darker=darker)
+    return _set(label_map, name, mask & ~traced if erase else mask | traced, overwrite=overwrite)
+
+
 def fill_between_slices(label_map: LabelMap, name: str, *, plane: str = "auto",
                         overwrite: bool = True) -> LabelMap:
     """Segment ``name`` outlined on every few slices becomes solid: the empty slices between outlined

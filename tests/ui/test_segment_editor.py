@@ -573,3 +573,28 @@ def test_scissors_cut_the_segment_in_every_slice_and_ctrl_keeps_inside(window, q
         assert slices.tolist() == np.flatnonzero(ball.mask("lesion").any(axis=(1, 2))).tolist()  # every slice
         QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         np.testing.assert_array_equal(doc.label_map.array, ball.array)
+
+
+def test_level_trace_clicks_fill_erase_and_trace_darker_structures(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from workstation import segment_edits
+
+    doc, panel, axial = window.document, window.segment_panel, window.views["axial"]
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    QTest.keyClick(window, Qt.Key.Key_V)  # level trace
+    assert panel.current_tool() == "level_trace" and axial.tool == "level_trace"
+    doc.set_crosshair([5.0, 0.0, 0.0])
+    axial.repaint()
+    inside = point(axial.widget_pos_of(np.array([8.0, 0.0, 0.0])))  # in the 300 HU sphere, 3 mm from its edge
+    expected = doc.label_map
+    for modifier in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier,
+                     Qt.KeyboardModifier.AltModifier):
+        QTest.mouseClick(axial, Qt.MouseButton.LeftButton, modifier, inside)
+        expected = segment_edits.level_trace(expected, doc.volume, "lesion", point_lps=axial.lps_at(inside),
+                                             plane="axial", darker=modifier == Qt.KeyboardModifier.AltModifier,
+                                             erase=modifier == Qt.KeyboardModifier.ControlModifier)
+        np.testing.assert_array_equal(doc.label_map.array, expected.array)
+        if modifier == Qt.KeyboardModifier.NoModifier:  # the sphere's disc in the slice shown (k = 12)
+            np.testing.assert_array_equal(doc.label_map.mask("lesion"), sphere_truth(doc.volume) & (
+                np.arange(24)[:, None, None] == 12))
+    assert doc.history.labels()[-3:] == ["level trace lesion (axial)", "level trace lesion (axial, erase)",
+                                         "level trace lesion (axial, darker)"]

@@ -152,6 +152,28 @@ def test_scissors_cut_through_every_slice(ball: LabelMap) -> None:
         edits.scissors(ball, "ball", points_lps=corners[:2], plane="axial")
 
 
+def test_level_tracing_outlines_the_structure_whose_edge_the_point_is_on(volume: Volume, ball: LabelMap) -> None:
+    # the sphere's edge blurred over 4 mm: 100 HU inside R - 2 mm, 0 outside R + 2 mm, linear between
+    radius = _radius(volume)
+    blurred = volume.with_array((np.clip(R + 2.0 - radius, 0.0, 4.0) * 25.0).astype(np.float32))
+    center, disc_radius = _slice_disc_center(ball, 20)
+    affine = np.asarray(ball.ijk_to_lps, dtype=float)
+    u = affine[:3, 0] / SPACING[0]
+    edge = center + disc_radius * u  # on the iso-contour at half height
+    traced = edits.level_trace(ball, blurred, "other", point_lps=edge, plane="axial").mask("other")
+    np.testing.assert_array_equal(np.flatnonzero(traced.any(axis=(1, 2))), [20])
+    disc = radius[20] <= disc_radius
+    assert 2 * (traced[20] & disc).sum() / (traced[20].sum() + disc.sum()) > 0.95
+    # a dark structure in bright surroundings, from inside it
+    inverted = volume.with_array(100 - volume.array)
+    dark = edits.level_trace(ball, inverted, "other", point_lps=center, plane="axial", darker=True).mask("other")
+    np.testing.assert_array_equal(dark[20], ball.mask("ball")[20])
+    erased = edits.level_trace(ball, volume, "ball", point_lps=center, plane="axial", erase=True)
+    assert not erased.mask("ball")[20].any() and np.array_equal(erased.mask("ball")[19], ball.mask("ball")[19])
+    with pytest.raises(InputError, match="outside the volume"):
+        edits.level_trace(ball, volume, "other", point_lps=[500.0, 0.0, 0.0], plane="axial")
+
+
 def test_grow_and_shrink_use_distances_in_mm(ball: LabelMap) -> None:
     """A voxel joins when its centre lies within the margin of a voxel centre of the segment (Euclidean, in mm)."""
     distance = _radius(ball)

@@ -42,6 +42,7 @@ OPERATIONS: dict[str, str] = {
     "erase": "erase brush dabs at points (balls, or discs in one slice with --plane)",
     "draw": "fill a closed outline drawn in one slice (its corners as points, in order)",
     "scissors": "erase what lies inside a closed outline through every slice (or, with --keep-inside, outside)",
+    "level-trace": "fill the region of one slice enclosed by the iso-contour through a point (level tracing)",
     "cut-plane": "remove the side of a plane its normal points to",
     "cut-cylinder": "remove the inside of a cylinder (a drill path)",
     "union": "add other segments' region (grown by --margin-mm)",
@@ -104,6 +105,9 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
     if op == "draw":
         return edits.draw(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
                           erase=args.erase, overwrite=overwrite)
+    if op == "level-trace":
+        return edits.level_trace(label_map, volume, name, point_lps=parse_point(args.point, "--point"),
+                                 plane=args.plane, darker=args.darker, erase=args.erase, overwrite=overwrite)
     if op == "scissors":
         return edits.scissors(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
                               keep_inside=args.keep_inside)
@@ -126,7 +130,7 @@ def _ml(label_map: LabelMap, name: str) -> float | None:
 # options that shape an edit, as they are named in the journal's descriptions
 _DESCRIBED = ("to", "rgb", "lower", "upper", "point", "plane", "multiplier", "iterations", "count", "radius_mm",
               "min_ml", "mm", "per_slice", "thickness_mm", "outside", "origin", "normal", "start", "end", "others",
-              "margin_mm", "erase", "keep_inside", "keep_others")
+              "margin_mm", "darker", "erase", "keep_inside", "keep_others")
 
 
 def _description(args: argparse.Namespace) -> str:
@@ -214,7 +218,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 def _options(p: argparse.ArgumentParser, op: str) -> None:
     point_help = "X,Y,Z in LPS mm; repeatable"
     takes_voxels = op in ("threshold", "region-grow", "grow", "open", "close", "smooth", "fill-holes", "hollow",
-                          "paint", "union", "fill-between-slices", "draw")
+                          "paint", "union", "fill-between-slices", "draw", "level-trace")
     if op in ("add", "color"):
         p.add_argument("--rgb", required=op == "color", metavar="R,G,B", help="colour, each between 0 and 1")
     elif op == "rename":
@@ -246,6 +250,13 @@ def _options(p: argparse.ArgumentParser, op: str) -> None:
             p.add_argument("--erase", action="store_true", help="erase the outlined region from the segment instead")
         else:
             p.add_argument("--keep-inside", action="store_true", help="erase what lies outside the outline instead")
+    elif op == "level-trace":
+        p.add_argument("--point", required=True, metavar="X,Y,Z", help="a point on the structure's edge, LPS mm")
+        p.add_argument("--plane", choices=("axial", "coronal", "sagittal"), required=True,
+                       help="the view: its voxel slice through the point is traced")
+        p.add_argument("--darker", action="store_true",
+                       help="trace a structure darker than its surroundings (default: brighter)")
+        p.add_argument("--erase", action="store_true", help="erase the traced region from the segment instead")
     elif op == "remove-small":
         p.add_argument("--min-ml", type=float, required=True, help="smallest piece kept, ml")
     elif op in ("grow", "shrink", "open", "close", "smooth"):

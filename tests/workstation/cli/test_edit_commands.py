@@ -223,3 +223,19 @@ def test_scissors_cut_the_bone_through_every_slice(case: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert cli.main(["edit", str(case), "history"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith("--plane axial --keep-inside")
+
+
+def test_level_tracing_a_slice_of_the_bone(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["edit", str(case), "add", "bone", "-q"]) == 0
+    before = _labels(case)
+    assert cli.main(["edit", str(case), "level-trace", "bone", "--point", "5,0,4", "--plane", "axial", "-q"]) == 0
+    traced = _labels(case)
+    np.testing.assert_array_equal(
+        traced.array, edits.level_trace(before, phantom(), "bone", point_lps=[5, 0, 4], plane="axial").array)
+    bone = phantom().array >= 700
+    cylinder = bone[12] & (np.arange(64) > 25)  # x > -5 mm: the cylinder, not the bead in the same slice
+    np.testing.assert_array_equal(traced.mask("bone")[12], cylinder)
+    assert not traced.mask("bone")[11].any()
+    capsys.readouterr()
+    assert cli.main(["edit", str(case), "history"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("level-trace bone --point 5,0,4 --plane axial")

@@ -218,7 +218,7 @@ class SegmentPanel(QWidget):
         form = QFormLayout()
         form.addRow("Brush radius", self.brush)
         form.addRow("", self.brush_2d)
-        grid.addLayout(form, 2, 0, 1, 3)
+        grid.addLayout(form, (len(TOOLS) + 2) // 3, 0, 1, 3)  # below the rows of tool buttons
         layout.addWidget(tools)
 
         presets = QGroupBox("Preset (CT)", self)

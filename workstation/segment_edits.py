@@ -299,14 +299,18 @@ def scissors(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: st
 
 def _outline(label_map: LabelMap, points_lps: ArrayLike, plane: str,
              region: Callable[..., NDArray[np.bool_]]) -> NDArray[np.bool_]:
-    """``region(shape, ijk_to_lps, points, axis=...)`` of an outline's corners, checked (one-line errors)."""
+    """``region(shape, ijk_to_lps, points, axis=...)`` of an outline's corners, checked (one-line errors).
+
+    An outline may run outside the volume (a scissors loop around an arm at the image's edge): it is
+    clipped; one that encloses no voxel centre of the volume is refused.
+    """
     points = np.asarray(points_lps, dtype=float)
-    if points.ndim != 2 or points.shape[0] < 3 or points.shape[1] != 3:
-        raise InputError("--point: an outline needs at least 3 X,Y,Z points (LPS mm)")
-    _points_kji(label_map, points, "--point")  # refuses points outside the volume
+    if points.ndim != 2 or points.shape[0] < 3 or points.shape[1] != 3 or not np.isfinite(points).all():
+        raise InputError("--point: an outline needs at least 3 finite X,Y,Z points (LPS mm)")
     inside = region(label_map.array.shape, label_map.ijk_to_lps, points, axis=slice_axis(label_map, plane))
     if not inside.any():
-        raise InputError("--point: the outline encloses no voxel centre (too small, or its points lie on a line)")
+        raise InputError("--point: the outline encloses no voxel centre of the volume (too small, outside it, or "
+                         "its points lie on a line)")
     return inside
 
 

@@ -123,8 +123,8 @@ def test_an_outline_drawn_in_one_slice_is_filled_there(ball: LabelMap) -> None:
         edits.draw(ball, "other", points_lps=corners[:2], plane="axial")
     with pytest.raises(InputError, match="encloses no voxel centre"):
         edits.draw(ball, "other", points_lps=[center, center + u, center + 2 * u], plane="axial")
-    with pytest.raises(InputError, match="outside the volume"):
-        edits.draw(ball, "other", points_lps=np.vstack([corners, [[500.0, 0.0, 0.0]]]), plane="axial")
+    with pytest.raises(InputError, match="encloses no voxel centre"):
+        edits.draw(ball, "other", points_lps=corners + [500.0, 0.0, 0.0], plane="axial")  # beside the volume
     with pytest.raises(InputError, match="--plane 'oblique'"):
         edits.draw(ball, "other", points_lps=corners, plane="oblique")
 
@@ -146,6 +146,12 @@ def test_scissors_cut_through_every_slice(ball: LabelMap) -> None:
     assert removed.sum() == pytest.approx(before.sum() / 2, rel=0.1)
     kept = edits.scissors(ball, "ball", points_lps=corners, plane="axial", keep_inside=True).mask("ball")
     np.testing.assert_array_equal(kept, removed)
+    # a loop running far outside the volume is clipped to it: the same cut
+    edge = 0.3  # mm along u: voxel centres lie well off the cut's edge, whichever corners run along it
+    near = [center + a * u + b * v for a, b in ((edge, -2 * R), (2 * R, -2 * R), (2 * R, 2 * R), (edge, 2 * R))]
+    wide = [center + a * u + b * v for a, b in ((edge, -500.0), (500.0, -500.0), (500.0, 500.0), (edge, 500.0))]
+    np.testing.assert_array_equal(edits.scissors(ball, "ball", points_lps=wide, plane="axial").mask("ball"),
+                                  edits.scissors(ball, "ball", points_lps=near, plane="axial").mask("ball"))
     with pytest.raises(InputError, match="empty, nothing to edit"):
         edits.scissors(ball, "other", points_lps=corners, plane="axial")
     with pytest.raises(InputError, match="at least 3"):

@@ -47,24 +47,34 @@ def in_slice(mask: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bo
     return out
 
 
+def polygon_mask(vertices: ArrayLike, shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """(rows, columns) pixels whose centres lie inside a polygon (even-odd rule, scanlines).
+
+    ``vertices`` (N, 2) are (row, column) coordinates in pixels, in order. A centre on the outline
+    is inside on the polygon's low-column side of a crossing and outside on its high-column side,
+    whichever way round the polygon runs: drawing an outline and erasing the same outline drawn
+    backwards cancel exactly (``matplotlib.path.Path`` leaves centres on an edge to the orientation).
+    """
+    v = np.asarray(vertices, dtype=float)
+    r0, c0 = v[:, 0], v[:, 1]
+    r1, c1 = np.roll(r0, -1), np.roll(c0, -1)
+    out = np.zeros(shape, dtype=bool)
+    for row in range(max(0, int(np.floor(r0.min()))), min(shape[0], int(np.ceil(r0.max())) + 1)):
+        crossing = (r0 > row) != (r1 > row)  # half-open in rows: a vertex on the scanline counts once
+        x = np.sort(c0[crossing] + (row - r0[crossing]) * (c1[crossing] - c0[crossing]) / (r1[crossing] - r0[crossing]))
+        for start, stop in zip(np.ceil(x[0::2]), np.ceil(x[1::2]), strict=True):  # columns in [start, stop)
+            out[row, int(np.clip(start, 0, shape[1])):int(np.clip(stop, 0, shape[1]))] = True
+    return out
+
+
 def _outline_2d(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
                 axis: int) -> tuple[int, NDArray[np.bool_]]:
     """The voxel slice (index along ``axis``) through the outline's centroid, and the (rows, columns)
     mask of the voxel centres inside the outline projected along ``axis`` (the other two axes in order)."""
-    from matplotlib.path import Path
-
     points = np.asarray(points_lps, dtype=float)
     kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), points)[:, ::-1]
     rows, cols = [a for a in range(3) if a != axis]
-    inside = np.zeros((shape[rows], shape[cols]), dtype=bool)
-    vertices = kji[:, [rows, cols]]
-    low = np.clip(np.floor(vertices.min(0)).astype(int), 0, inside.shape)
-    high = np.clip(np.ceil(vertices.max(0)).astype(int) + 1, 0, inside.shape)
-    if np.all(high > low):
-        r, c = np.meshgrid(np.arange(low[0], high[0]), np.arange(low[1], high[1]), indexing="ij")
-        hit = Path(vertices).contains_points(np.column_stack([r.ravel(), c.ravel()])).reshape(r.shape)
-        inside[low[0]:high[0], low[1]:high[1]] = hit
-    return int(np.rint(kji[:, axis].mean())), inside
+    return int(np.rint(kji[:, axis].mean())), polygon_mask(kji[:, [rows, cols]], (shape[rows], shape[cols]))
 
 
 def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
@@ -72,8 +82,8 @@ def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_
     """(K, J, I) voxels of one slice inside a closed outline (a polygon through ``points_lps``).
 
     The points are projected along array ``axis`` (0 = k, 1 = j, 2 = i) onto the voxel slice through
-    their centroid; the voxels of that slice whose centres lie inside the polygon (even-odd rule,
-    ``matplotlib.path.Path``) are set. The outline may leave the grid: it is clipped.
+    their centroid; the voxels of that slice whose centres lie inside the polygon
+    (:func:`polygon_mask`) are set. The outline may leave the grid: it is clipped.
     """
     index, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
     out = np.zeros(shape, dtype=bool)

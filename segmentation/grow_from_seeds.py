@@ -777,12 +777,24 @@ def _air_around_patient(volume: Volume, roi: tuple[slice, slice, slice]) -> NDAr
     """(ROI shape) mask of the air around the patient in the ROI of a CT: voxels at or below
     _AIR_HU outside :func:`~segmentation.body.body_mask` (lungs and bowel gas are inside the body).
 
-    The mask is computed on the ROI's slices at full width, so that a lung the ROI cuts is still
-    enclosed by the body in its slices.
+    The body mask fills holes slice by slice, so it is computed in the grid's slices nearest the
+    axial plane (whatever the acquisition: a sagittal series' lungs reach the edge of its own
+    slices), over the ROI's range across them and the full width along them, so that a lung the
+    ROI cuts is still enclosed by the body.
     """
-    slab = volume.array[roi[0]]
-    body = body_mask(Volume.from_geometry(slab, spacing_mm=volume.spacing_mm, modality="CT"), threshold_hu=_AIR_HU)
-    return ~body[:, roi[1], roi[2]] & (slab[:, roi[1], roi[2]] <= _AIR_HU)
+    directions = np.asarray(volume.ijk_to_lps, dtype=float)[:3, :3] / np.asarray(volume.spacing_mm)
+    axial = 2 - int(np.argmax(np.abs(directions[2])))  # array axis (k, j, i) nearest the patient's S-I
+    index = [slice(None)] * 3
+    index[axial] = roi[axial]
+    block = np.moveaxis(volume.array[tuple(index)], axial, 0)
+    spacing_kji = np.asarray(volume.spacing_mm, dtype=float)[::-1]
+    in_plane = [a for a in range(3) if a != axial]
+    spacing_xyz = spacing_kji[[axial, *in_plane]][::-1]
+    body = body_mask(Volume.from_geometry(block, spacing_mm=spacing_xyz, modality="CT"), threshold_hu=_AIR_HU)
+    air = np.moveaxis(~body & (block <= _AIR_HU), 0, axial)
+    crop = list(roi)
+    crop[axial] = slice(None)
+    return air[tuple(crop)]
 
 
 class SeedGrower:

@@ -74,6 +74,7 @@ class Document(QObject):
         self.push_point: NDArray[np.float64] | None = None  # where the mechanics tool pushes (LPS mm)
         self.simulation: str | None = None  # name of the simulation record shown in 3D
         self.brush_2d = False  # paint and erase in the view's slice only (outlines for Fill between slices)
+        self.trace_darker = False  # level trace: a structure darker than its surroundings
         self.live: Any = None  # the interactive (co-rotational) tissue being dragged, see MechanicsPanel
 
     # --- the case --------------------------------------------------------------------------

@@ -47,8 +47,8 @@ TOOL_TIPS = {
     "scissors": "Scissors (X): drag around a region in a slice view to erase it from the segment in every slice; "
                 "hold Ctrl on release to keep only what lies inside",
     "level_trace": "Level trace (V): click on the edge of a structure in a slice view to fill the region its "
-                   "iso-contour encloses in that slice; Alt+click for a structure darker than its surroundings, "
-                   "Ctrl+click erases",
+                   "iso-contour encloses in that slice; for a structure darker than its surroundings tick "
+                   "'Level trace: a darker structure' (or Alt+click); Ctrl+click erases",
 }
 
 
@@ -218,6 +218,11 @@ class SegmentPanel(QWidget):
         form = QFormLayout()
         form.addRow("Brush radius", self.brush)
         form.addRow("", self.brush_2d)
+        self.trace_darker = QCheckBox("Level trace: a darker structure", tools, objectName="trace-darker")
+        self.trace_darker.setToolTip("Level trace fills the pixels at most as bright as the one clicked (a cyst, a "
+                                     "vessel lumen in bone) instead of at least as bright; Alt+click does the same")
+        self.trace_darker.toggled.connect(lambda on: setattr(document, "trace_darker", bool(on)))
+        form.addRow("", self.trace_darker)
         grid.addLayout(form, (len(TOOLS) + 2) // 3, 0, 1, 3)  # below the rows of tool buttons
         layout.addWidget(tools)
 

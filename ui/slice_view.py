@@ -177,7 +177,7 @@ class SliceView(QWidget):
         """The outline being drawn with the draw or scissors tool, closed back to its start."""
         if self._drag is None or self._drag[0] != "outline":
             return
-        corners = [self.widget_pos_of(p) for p in self._drag[2]]  # type: ignore[union-attr]
+        corners = [self.widget_pos_of(p) for p in self._drag[2][1]]  # type: ignore[index]
         polygon = QPolygonF([c for c in corners if c is not None])
         painter.setPen(QPen(QColor(255, 220, 0), 1.5, Qt.PenStyle.DashLine))
         painter.drawPolygon(polygon)
@@ -400,12 +400,12 @@ class SliceView(QWidget):
                 modifiers = event.modifiers()
                 self._refusable(lambda: self.document.level_trace(
                     point, self.segment_name or "", plane=self.plane,
-                    darker=bool(modifiers & Qt.KeyboardModifier.AltModifier),
+                    darker=self.document.trace_darker or bool(modifiers & Qt.KeyboardModifier.AltModifier),
                     erase=bool(modifiers & Qt.KeyboardModifier.ControlModifier)))
         elif button == Qt.MouseButton.LeftButton and self.tool in ("draw", "scissors") and self.segment_name:
             point = self.lps_at(pos)
             if point is not None:
-                self._drag = ("outline", pos, [point])  # type: ignore[assignment]
+                self._drag = ("outline", pos, (self.tool, [point]))  # type: ignore[assignment]
         elif button == Qt.MouseButton.LeftButton:
             self._drag = ("tool", pos, pos)
             self._apply_tool(pos)
@@ -438,7 +438,7 @@ class SliceView(QWidget):
         elif kind == "tool":
             self._apply_tool(pos)
         elif kind == "outline" and point is not None:
-            state.append(point)  # type: ignore[union-attr]
+            state[1].append(point)  # type: ignore[index]
             self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -447,15 +447,15 @@ class SliceView(QWidget):
             self.document.end_stroke(f"{self.tool} {self.segment_name} ({self.plane})")
         elif drag is not None and drag[0] == "outline":
             self.update()
-            points = np.unique(np.asarray(drag[2]), axis=0)
-            if len(points) < 3:
-                return  # a click, not an outline
+            tool, points = drag[2]  # type: ignore[misc]
+            if tool != self.tool or len(np.unique(np.asarray(points), axis=0)) < 3:
+                return  # the tool changed while drawing (Esc cancels), or a click, not an outline
             ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-            if self.tool == "scissors":
-                self._refusable(lambda: self.document.scissors(drag[2], self.segment_name or "", plane=self.plane,
+            if tool == "scissors":
+                self._refusable(lambda: self.document.scissors(points, self.segment_name or "", plane=self.plane,
                                                                keep_inside=ctrl))
             else:
-                self._refusable(lambda: self.document.draw(drag[2], self.segment_name or "", plane=self.plane,
+                self._refusable(lambda: self.document.draw(points, self.segment_name or "", plane=self.plane,
                                                            erase=ctrl))
 
     def _refusable(self, edit: Callable[[], None]) -> None:

@@ -326,6 +326,9 @@ def level_trace(label_map: LabelMap, volume: Volume, name: str, *, point_lps: Ar
     """
     mask = _mask(label_map, name)
     seed = _points_kji(label_map, point_lps, "--point")[0]
+    if not np.isfinite(volume.array[tuple(seed)]):
+        raise InputError(f"--point {tuple(round(float(c), 2) for c in np.ravel(point_lps))}: the volume has no finite "
+                         "value there")
     traced = editing.level_trace(volume.array, tuple(seed), axis=slice_axis(label_map, plane), darker=darker)
     return _set(label_map, name, mask & ~traced if erase else mask | traced, overwrite=overwrite)
 

@@ -147,6 +147,13 @@ def test_the_air_around_the_patient_is_left_out() -> None:
     added[8, 26:29, 40:43] = 9
     np.testing.assert_array_equal(grower.update(added), SeedGrower(volume, roi_margin_mm=200).update(added))
     assert grower.last_update_was_incremental
+    # the same patient stored as sagittal slices (i, j, k <- k, j, i: the grid's k axis along x):
+    # the body is found in its axial planes, so the lung is still grown and the result is the same
+    sagittal = Volume.from_geometry(np.ascontiguousarray(np.swapaxes(volume.array, 0, 2)),
+                                    spacing_mm=SPACING_MM[::-1], direction=((0, 0, 1), (0, 1, 0), (1, 0, 0)),
+                                    modality="CT")
+    turned = grow_from_seeds(sagittal, np.ascontiguousarray(np.swapaxes(seeds, 0, 2)), roi_margin_mm=200)
+    np.testing.assert_array_equal(np.swapaxes(turned, 0, 2), skipped)
     # other modalities have no Hounsfield scale: nothing is left out
     mr, _ = patient_in_air("MR")
     np.testing.assert_array_equal(grow_from_seeds(mr, seeds, roi_margin_mm=200),

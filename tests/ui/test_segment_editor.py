@@ -532,9 +532,18 @@ def test_an_outline_dragged_in_a_view_is_filled_and_ctrl_erases(window, qtbot) -
                                   segment_edits.draw(before, "lesion", points_lps=points, plane="axial").array)
     assert drawn.sum() * 1.0 * 1.5 == pytest.approx(8 * 8, rel=0.35)  # 8 x 8 mm on 1 x 1.5 mm voxels
     assert doc.history.labels()[-1] == "draw lesion (axial)"
-    # a click is not an outline
+    # a click is not an outline, and Esc while drawing cancels the outline
     qtbot.mouseClick(axial, Qt.MouseButton.LeftButton, pos=positions[0])
     np.testing.assert_array_equal(doc.label_map.mask("lesion"), drawn)
+    QTest.mousePress(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[0])
+    for position in positions[1:]:
+        QTest.mouseMove(axial, position)
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    QTest.mouseRelease(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, positions[-1])
+    assert axial.tool == "navigate"
+    np.testing.assert_array_equal(doc.label_map.mask("lesion"), drawn)
+    assert doc.history.labels()[-1] == "draw lesion (axial)"
+    QTest.keyClick(window, Qt.Key.Key_D)
     # with Ctrl held on release, the outlined region is erased (a triangle: half the square)
     QTest.mousePress(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[0])
     for position in positions[1:3]:
@@ -598,3 +607,10 @@ def test_level_trace_clicks_fill_erase_and_trace_darker_structures(window, qtbot
                 np.arange(24)[:, None, None] == 12))
     assert doc.history.labels()[-3:] == ["level trace lesion (axial)", "level trace lesion (axial, erase)",
                                          "level trace lesion (axial, darker)"]
+    # the panel's box does what Alt does (window managers may take Alt+click)
+    panel.trace_darker.setChecked(True)
+    QTest.mouseClick(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, inside)
+    expected = segment_edits.level_trace(expected, doc.volume, "lesion", point_lps=axial.lps_at(inside),
+                                         plane="axial", darker=True, erase=True)
+    np.testing.assert_array_equal(doc.label_map.array, expected.array)
+    assert doc.history.labels()[-1] == "level trace lesion (axial, darker, erase)"

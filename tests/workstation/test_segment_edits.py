@@ -9,6 +9,7 @@ from scipy.spatial.transform import Rotation
 from segmentation.labels import empty_label_map, set_segment
 from workstation import segment_edits as edits
 from workstation.errors import InputError
+from workstation.geometry import apply_affine
 from workstation.model import LabelMap, Volume
 
 SPACING = np.array([0.7, 0.9, 1.6])  # x, y, z (mm) along i, j, k
@@ -119,6 +120,15 @@ def test_an_outline_drawn_in_one_slice_is_filled_there(ball: LabelMap) -> None:
     assert 2 * (drawn & brushed).sum() / (drawn.sum() + brushed.sum()) > 0.97  # the 2-D brush's disc
     erased = edits.draw(ball, "ball", points_lps=corners, plane="axial", erase=True)
     np.testing.assert_array_equal(erased.mask("ball"), ball.mask("ball") & ~drawn)
+    # centres on the outline: the same voxels whichever way round it is drawn, so erase undoes draw
+    square = [apply_affine(affine, [i, j, 20]) for i, j in ((30, 20), (40, 20), (40, 32), (30, 32))]
+    drawn_square = edits.draw(ball, "other", points_lps=square, plane="axial")
+    np.testing.assert_array_equal(drawn_square.array, edits.draw(ball, "other", points_lps=square[::-1],
+                                                                 plane="axial").array)
+    # half-open: columns 30-39 and rows 20-31, but for the corners' round-off through the tilted affine
+    assert 10 * 12 - 12 <= drawn_square.mask("other").sum() <= 10 * 12
+    undone = edits.draw(drawn_square, "other", points_lps=square[::-1], plane="axial", erase=True)
+    assert not undone.mask("other").any()
     with pytest.raises(InputError, match="at least 3"):
         edits.draw(ball, "other", points_lps=corners[:2], plane="axial")
     with pytest.raises(InputError, match="encloses no voxel centre"):
@@ -178,6 +188,9 @@ def test_level_tracing_outlines_the_structure_whose_edge_the_point_is_on(volume:
     assert not erased.mask("ball")[20].any() and np.array_equal(erased.mask("ball")[19], ball.mask("ball")[19])
     with pytest.raises(InputError, match="outside the volume"):
         edits.level_trace(ball, volume, "other", point_lps=[500.0, 0.0, 0.0], plane="axial")
+    with_nan = volume.with_array(np.where(radius <= 2.0, np.nan, volume.array.astype(np.float32)))
+    with pytest.raises(InputError, match="no finite value there"):
+        edits.level_trace(ball, with_nan, "other", point_lps=CENTER, plane="axial")
 
 
 def test_grow_and_shrink_use_distances_in_mm(ball: LabelMap) -> None:

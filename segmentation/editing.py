@@ -86,11 +86,17 @@ def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_
     (:func:`polygon_mask`) are set. The outline may leave the grid: it is clipped.
     """
     index, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
+    return _one_slice(shape, inside, axis=axis, index=index)
+
+
+def _one_slice(shape: tuple[int, ...], plane: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bool_]:
+    """A (K, J, I) mask holding the 2-D ``plane`` as its slice ``index`` along ``axis`` (nothing when
+    ``index`` lies outside the grid)."""
     out = np.zeros(shape, dtype=bool)
     if 0 <= index < shape[axis]:
-        place = [slice(None)] * 3
+        place: list[int | slice] = [slice(None)] * 3
         place[axis] = index
-        out[tuple(place)] = inside
+        out[tuple(place)] = plane
     return out
 
 
@@ -113,15 +119,12 @@ def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, a
     """
     from scipy import ndimage
 
-    place: list[int | slice] = [slice(None)] * 3
-    place[axis] = int(seed_kji[axis])
-    plane = np.asarray(values[tuple(place)])
+    index = int(seed_kji[axis])
+    plane = np.take(values, index, axis=axis)
     seed = tuple(int(seed_kji[a]) for a in range(3) if a != axis)
     level = plane[seed]
     pieces, _ = ndimage.label(plane <= level if darker else plane >= level)
-    out = np.zeros(values.shape, dtype=bool)
-    out[tuple(place)] = ndimage.binary_fill_holes(pieces == pieces[seed])
-    return out
+    return _one_slice(values.shape, ndimage.binary_fill_holes(pieces == pieces[seed]), axis=axis, index=index)
 
 
 def plane_side(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, origin_lps: ArrayLike,

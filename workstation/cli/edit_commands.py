@@ -96,21 +96,19 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
         "cut-cylinder": lambda: edits.cut_cylinder(label_map, name, start_lps=parse_point(args.start, "--start"),
                                                    end_lps=parse_point(args.end, "--end"), radius_mm=args.radius_mm),
         "smooth-labels": lambda: edits.smooth_all(label_map, radius_mm=args.radius_mm),
+        "draw": lambda: edits.draw(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
+                                   erase=args.erase, overwrite=overwrite),
+        "scissors": lambda: edits.scissors(label_map, name, points_lps=_points(args.point, "--point"),
+                                           plane=args.plane, keep_inside=args.keep_inside),
+        "level-trace": lambda: edits.level_trace(label_map, volume, name, point_lps=parse_point(args.point, "--point"),
+                                                 plane=args.plane, darker=args.darker, erase=args.erase,
+                                                 overwrite=overwrite),
     }
     if op in edits.MORPHOLOGY:
         return edits.morph(label_map, name, operation=op, mm=args.mm, overwrite=overwrite)
     if op in edits.COMBINATIONS:
         return edits.combine(label_map, name, operation=op, others=args.others or [], margin_mm=args.margin_mm,
                              overwrite=overwrite)
-    if op == "draw":
-        return edits.draw(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
-                          erase=args.erase, overwrite=overwrite)
-    if op == "level-trace":
-        return edits.level_trace(label_map, volume, name, point_lps=parse_point(args.point, "--point"),
-                                 plane=args.plane, darker=args.darker, erase=args.erase, overwrite=overwrite)
-    if op == "scissors":
-        return edits.scissors(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
-                              keep_inside=args.keep_inside)
     if op in ("paint", "erase"):
         for point in _points(args.point, "--point"):
             label_map = edits.paint(label_map, name, center_lps=point, radius_mm=args.radius_mm, erase=op == "erase",

@@ -59,22 +59,21 @@ def polygon_mask(vertices: ArrayLike, shape: tuple[int, int]) -> NDArray[np.bool
     r0, c0 = v[:, 0], v[:, 1]
     r1, c1 = np.roll(r0, -1), np.roll(c0, -1)
     out = np.zeros(shape, dtype=bool)
-    for row in range(max(0, int(np.floor(r0.min()))), min(shape[0], int(np.ceil(r0.max())) + 1)):
-        crossing = (r0 > row) != (r1 > row)  # half-open in rows: a vertex on the scanline counts once
-        x = np.sort(c0[crossing] + (row - r0[crossing]) * (c1[crossing] - c0[crossing]) / (r1[crossing] - r0[crossing]))
-        for start, stop in zip(np.ceil(x[0::2]), np.ceil(x[1::2]), strict=True):  # columns in [start, stop)
-            out[row, int(np.clip(start, 0, shape[1])):int(np.clip(stop, 0, shape[1]))] = True
+    first, last = max(0, int(np.floor(r0.min()))), min(shape[0], int(np.ceil(r0.max())) + 1)
+    if first >= last:
+        return out
+    row = np.arange(first, last, dtype=float)[:, None]
+    crossing = (r0 > row) != (r1 > row)  # (rows, edges), half-open in rows: a vertex on the scanline counts once
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(crossing, c0 + (row - r0) * (c1 - c0) / (r1 - r0), np.nan)
+    x = np.sort(x, axis=1)[:, : 2 * (int(crossing.sum(axis=1).max()) // 2)]  # NaN last; an even count per row
+    ends = np.clip(np.ceil(np.nan_to_num(x, nan=0.0)), 0, shape[1]).astype(np.intp)  # columns in [start, stop)
+    steps = np.zeros((last - first, shape[1] + 1), dtype=np.int8)
+    rows = np.broadcast_to(np.arange(last - first)[:, None], ends[:, 0::2].shape)
+    np.add.at(steps, (rows, ends[:, 0::2]), 1)  # absent pairs are (0, 0): +1 and -1 cancel
+    np.add.at(steps, (rows, ends[:, 1::2]), -1)
+    out[first:last] = np.cumsum(steps[:, :-1], axis=1, dtype=np.int8) > 0
     return out
-
-
-def _outline_2d(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
-                axis: int) -> tuple[int, NDArray[np.bool_]]:
-    """The voxel slice (index along ``axis``) through the outline's centroid, and the (rows, columns)
-    mask of the voxel centres inside the outline projected along ``axis`` (the other two axes in order)."""
-    points = np.asarray(points_lps, dtype=float)
-    kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), points)[:, ::-1]
-    rows, cols = [a for a in range(3) if a != axis]
-    return int(np.rint(kji[:, axis].mean())), polygon_mask(kji[:, [rows, cols]], (shape[rows], shape[cols]))
 
 
 def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
@@ -85,8 +84,10 @@ def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_
     their centroid; the voxels of that slice whose centres lie inside the polygon
     (:func:`polygon_mask`) are set. The outline may leave the grid: it is clipped.
     """
-    index, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
-    return _one_slice(shape, inside, axis=axis, index=index)
+    kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), np.asarray(points_lps, dtype=float))[:, ::-1]
+    rows, cols = [a for a in range(3) if a != axis]
+    inside = polygon_mask(kji[:, [rows, cols]], (shape[rows], shape[cols]))
+    return _one_slice(shape, inside, axis=axis, index=int(np.rint(kji[:, axis].mean())))
 
 
 def _one_slice(shape: tuple[int, ...], plane: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bool_]:
@@ -94,18 +95,41 @@ def _one_slice(shape: tuple[int, ...], plane: NDArray[np.bool_], *, axis: int, i
     ``index`` lies outside the grid)."""
     out = np.zeros(shape, dtype=bool)
     if 0 <= index < shape[axis]:
-        place: list[int | slice] = [slice(None)] * 3
-        place[axis] = index
-        out[tuple(place)] = plane
+        out[_slice_at(axis, index)] = plane
     return out
 
 
+def _slice_at(axis: int, index: int) -> tuple[int | slice, ...]:
+    """The (K, J, I) index of slice ``index`` across array ``axis``."""
+    return tuple(index if a == axis else slice(None) for a in range(3))
+
+
 def outline_prism(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
-                  axis: int) -> NDArray[np.bool_]:
-    """(K, J, I) voxels whose projection along array ``axis`` lies inside a closed outline: the
-    outline of :func:`outline_in_slice` swept through every slice (scissors)."""
-    _, inside = _outline_2d(shape, ijk_to_lps, points_lps, axis=axis)
-    return np.broadcast_to(np.expand_dims(inside, axis), shape).copy()
+                  axis: int, normal_lps: ArrayLike) -> NDArray[np.bool_]:
+    """(K, J, I) voxels whose centre, moved along ``normal_lps``, passes through a closed outline
+    (scissors: the outline swept along the view's normal through the whole volume).
+
+    The sweep follows the normal itself, not the grid axis nearest it, so on an oblique or tilted
+    grid the cut stays under the drawn outline in every slice. Each voxel slice across array
+    ``axis`` (that nearest the normal: 0 = k, 1 = j, 2 = i) is rasterised on its own with the
+    outline moved along the normal into it (:func:`polygon_mask`); on a grid whose ``axis`` runs
+    along the normal that is one rasterisation for every slice. The outline may leave the grid.
+    """
+    inverse = np.linalg.inv(np.asarray(ijk_to_lps, dtype=float))
+    kji = apply_affine(inverse, np.asarray(points_lps, dtype=float))[:, ::-1]
+    along = (inverse[:3, :3] @ np.asarray(normal_lps, dtype=float))[::-1]  # (k, j, i) per mm along the normal
+    if abs(along[axis]) < 1e-9 * np.abs(along).max():
+        raise ValueError("outline_prism: the normal runs along the slices of the given axis")
+    rows, cols = [a for a in range(3) if a != axis]
+    shift = along[[rows, cols]] / along[axis]  # (row, column) offset per slice
+    base = kji[:, [rows, cols]] - kji[:, [axis]] * shift  # the outline moved into slice 0
+    if np.abs(shift).max() * shape[axis] < 1e-6:  # the grid axis is the normal (to well below a voxel)
+        inside = polygon_mask(base, (shape[rows], shape[cols]))
+        return np.broadcast_to(np.expand_dims(inside, axis), shape).copy()
+    out = np.zeros(shape, dtype=bool)
+    for index in range(shape[axis]):
+        out[_slice_at(axis, index)] = polygon_mask(base + index * shift, (shape[rows], shape[cols]))
+    return out
 
 
 def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, axis: int,

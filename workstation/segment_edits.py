@@ -10,6 +10,7 @@ raise :class:`InputError` with a one-line reason.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal
@@ -288,12 +289,14 @@ def scissors(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: st
              keep_inside: bool = False) -> LabelMap:
     """Cut segment ``name`` with a closed outline drawn in a ``plane`` view, through every slice.
 
-    The voxels whose projection along the grid axis nearest the plane's normal lies inside the
-    outline (:func:`segmentation.editing.outline_prism`) are erased, or with ``keep_inside`` all
-    the others: for example the arms, or the table, out of a bone threshold in one stroke.
+    The voxels whose centres, moved along the plane's normal (the patient axis the view looks
+    along), pass through the outline (:func:`segmentation.editing.outline_prism`) are erased, or
+    with ``keep_inside`` all the others: for example the arms, or the table, out of a bone
+    threshold in one stroke. On an oblique grid the cut follows the view's normal, not the grid.
     """
     mask = _nonempty(label_map, name)
-    prism = _outline(label_map, points_lps, plane, editing.outline_prism)
+    sweep = functools.partial(editing.outline_prism, normal_lps=np.eye(3)[_plane(plane)])
+    prism = _outline(label_map, points_lps, plane, sweep)
     return _set(label_map, name, mask & prism if keep_inside else mask & ~prism)
 
 

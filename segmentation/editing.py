@@ -132,23 +132,29 @@ def outline_prism(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps
     return out
 
 
-def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, axis: int,
-                darker: bool = False) -> NDArray[np.bool_]:
-    """(K, J, I) region of one slice enclosed by the iso-contour through a voxel (level tracing).
+def trace_region(plane: NDArray[np.number], seed: tuple[int, int], *, darker: bool = False) -> NDArray[np.bool_]:
+    """(rows, columns) region of a 2-D image enclosed by the iso-contour through pixel ``seed``.
 
-    In the slice of ``values`` (K, J, I) through ``seed_kji`` across array ``axis``, the pixels at
-    least as bright as the seed (or, with ``darker``, at most as bright) that are 4-connected to it,
-    with the holes they enclose: the structure whose edge the seed lies on, as 3D Slicer's and
-    ITK-SNAP's level tracing outline it.
+    The pixels at least as bright as the seed (or, with ``darker``, at most as bright) that are
+    4-connected to it, with the holes they enclose: the structure whose edge the seed lies on, as
+    3D Slicer's and ITK-SNAP's level tracing outline it. 4-connectivity and hole filling do not
+    depend on the image's orientation, so a view's transposed or flipped slice traces the same pixels.
     """
     from scipy import ndimage
 
-    index = int(seed_kji[axis])
-    plane = np.take(values, index, axis=axis)
-    seed = tuple(int(seed_kji[a]) for a in range(3) if a != axis)
     level = plane[seed]
     pieces, _ = ndimage.label(plane <= level if darker else plane >= level)
-    return _one_slice(values.shape, ndimage.binary_fill_holes(pieces == pieces[seed]), axis=axis, index=index)
+    return ndimage.binary_fill_holes(pieces == pieces[seed])
+
+
+def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, axis: int,
+                darker: bool = False) -> NDArray[np.bool_]:
+    """(K, J, I) region of one slice enclosed by the iso-contour through a voxel (level tracing):
+    :func:`trace_region` in the slice of ``values`` (K, J, I) through ``seed_kji`` across array ``axis``."""
+    index = int(seed_kji[axis])
+    seed = tuple(int(seed_kji[a]) for a in range(3) if a != axis)
+    region = trace_region(np.take(values, index, axis=axis), seed, darker=darker)  # type: ignore[arg-type]
+    return _one_slice(values.shape, region, axis=axis, index=index)
 
 
 def plane_side(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, origin_lps: ArrayLike,

@@ -46,8 +46,9 @@ TOOL_TIPS = {
             "erase it instead. Outline every few slices, then Modify > Fill between slices",
     "scissors": "Scissors (X): drag around a region in a slice view to erase it from the segment in every slice; "
                 "hold Ctrl on release to keep only what lies inside",
-    "level_trace": "Level trace (V): click on the edge of a structure in a slice view to fill the region its "
-                   "iso-contour encloses in that slice; for a structure darker than its surroundings tick "
+    "level_trace": "Level trace (V): point at the edge of a structure in a slice view (its outline is shown "
+                   "under the cursor) and click to fill the region that iso-contour encloses in that slice; "
+                   "for a structure darker than its surroundings tick "
                    "'Level trace: a darker structure' (or Alt+click); Ctrl+click erases",
 }
 

@@ -15,7 +15,9 @@ from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
+from scipy import ndimage
 
+from segmentation.editing import trace_region
 from ui import slicing
 from ui.document import SEED_BACKGROUND, Document
 from workstation.errors import InputError
@@ -32,6 +34,7 @@ def trajectory_color(document: Document, name: str) -> QColor:
 
 PLANE_COLORS = {"axial": QColor(230, 80, 80), "coronal": QColor(80, 200, 80), "sagittal": QColor(230, 200, 60)}
 PREVIEW_RGBA = (60, 160, 255, 110)
+TRACE_RGBA = (255, 220, 0, 230)  # the level-trace outline under the cursor
 SEED_BACKGROUND_RGB = (0.55, 0.55, 0.6)
 
 
@@ -69,6 +72,7 @@ class SliceView(QWidget):
         self.segment_name: str | None = None
         self.slice: slicing.Slice | None = None
         self._drag: tuple[str, QPointF, tuple[float, float] | QPointF] | None = None
+        self._trace_hover: tuple[QPointF, bool] | None = None  # level trace: cursor position, Alt held
         for signal in (document.case_changed, document.crosshair_changed, document.window_changed,
                        document.labels_changed, document.display_changed, document.seeds_changed,
                        document.plan_changed):
@@ -162,11 +166,35 @@ class SliceView(QWidget):
             layer = np.zeros(mask.shape + (4,), dtype=np.uint8)
             layer[mask] = PREVIEW_RGBA
             layers.append(layer)
+        traced = self.trace_preview()
+        if traced is not None:
+            layer = np.zeros(traced.shape + (4,), dtype=np.uint8)
+            layer[traced & ~ndimage.binary_erosion(traced, border_value=0)] = TRACE_RGBA
+            layers.append(layer)
         out = rgba.astype(np.float32)
         for layer in layers:
             alpha = layer[..., 3:4].astype(np.float32) / 255.0
             out[..., :3] = out[..., :3] * (1 - alpha) + layer[..., :3] * alpha
         return out.astype(np.uint8)
+
+    def trace_preview(self) -> NDArray[np.bool_] | None:
+        """(rows, cols) region of the slice shown that a level-trace click under the cursor would
+        fill (:func:`segmentation.editing.trace_region` on the view's pixels), or ``None``.
+
+        Where the view shows a voxel slice (volumes parallel to the patient axes) these are the
+        voxels the click fills; on an oblique volume the view is resampled and the preview follows it.
+        """
+        if self.tool != "level_trace" or not self.segment_name or self._trace_hover is None or self._drag is not None:
+            return None
+        current = self.slice or self._current_slice()
+        pixel = self.pixel_at(self._trace_hover[0])
+        if current is None or pixel is None:
+            return None
+        col, row = int(round(pixel[0])), int(round(pixel[1]))
+        rows, cols = current.pixels.shape
+        if not (0 <= row < rows and 0 <= col < cols) or not np.isfinite(current.pixels[row, col]):
+            return None
+        return trace_region(current.pixels, (row, col), darker=self.document.trace_darker or self._trace_hover[1])
 
     def _cut(self, array: NDArray) -> NDArray:
         assert self.document.volume is not None
@@ -414,6 +442,9 @@ class SliceView(QWidget):
         pos = event.position()
         point = self.lps_at(pos)
         self.hovered.emit(point)
+        if self.tool == "level_trace":
+            self._trace_hover = (pos, bool(event.modifiers() & Qt.KeyboardModifier.AltModifier))
+            self.update()
         if self._drag is None:
             return
         kind, start, state = self._drag
@@ -467,6 +498,9 @@ class SliceView(QWidget):
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         self.hovered.emit(None)
+        if self._trace_hover is not None:
+            self._trace_hover = None
+            self.update()
 
     def _apply_tool(self, pos: QPointF) -> None:
         point = self.lps_at(pos)

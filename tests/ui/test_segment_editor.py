@@ -614,3 +614,58 @@ def test_level_trace_clicks_fill_erase_and_trace_darker_structures(window, qtbot
                                          plane="axial", darker=True, erase=True)
     np.testing.assert_array_equal(doc.label_map.array, expected.array)
     assert doc.history.labels()[-1] == "level trace lesion (axial, darker, erase)"
+
+
+def test_level_trace_previews_the_outline_under_the_cursor_before_the_click(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from ui.slice_view import TRACE_RGBA
+
+    doc, panel, axial = window.document, window.segment_panel, window.views["axial"]
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    QTest.keyClick(window, Qt.Key.Key_V)  # level trace
+    doc.set_crosshair([5.0, 0.0, 0.0])
+    axial.repaint()
+    assert axial.trace_preview() is None  # the cursor has not been over the view
+    inside = point(axial.widget_pos_of(np.array([8.0, 0.0, 0.0])))  # in the 300 HU sphere, 3 mm from its edge
+    QTest.mouseMove(axial, inside)
+    preview = axial.trace_preview()
+    shown = slicing.cut(doc.volume, "axial", doc.crosshair_lps, array=sphere_truth(doc.volume).astype(np.uint8),
+                        labels=True)
+    np.testing.assert_array_equal(preview, shown.pixels.astype(bool))  # the sphere's disc in the slice shown
+    assert not doc.label_map.mask("lesion").any()  # hovering edits nothing
+    # the user sees the disc's outline drawn, and the disc's inside left as it was
+    rows, cols = np.nonzero(preview)
+    edge = np.argmax(cols)  # the disc's outermost pixel along a row: on its outline
+    on_edge = point(axial.widget_pos_of(shown.lps_at(float(cols[edge]), float(rows[edge]))))
+    centre = point(axial.widget_pos_of(shown.lps_at(float(cols.mean()), float(rows.mean()))))
+    axial.repaint()
+    alpha = TRACE_RGBA[3] / 255
+    assert pixel_rgb(axial, on_edge)[2] < 255 * (1 - alpha) + TRACE_RGBA[2] * alpha + 2  # blue suppressed: yellow
+    red, green, blue = pixel_rgb(axial, centre)
+    assert red == green == blue  # gray: no outline inside the disc
+    # the click fills exactly what was previewed
+    QTest.mouseClick(axial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, inside)
+    filled = slicing.cut(doc.volume, "axial", doc.crosshair_lps, array=doc.label_map.mask("lesion").astype(np.uint8),
+                         labels=True).pixels.astype(bool)
+    np.testing.assert_array_equal(filled, preview)
+    # Alt previews a darker structure: from the same point, the sphere's surroundings and the sphere
+    axial.mouseMoveEvent(_move_event(inside, Qt.KeyboardModifier.AltModifier))
+    darker = axial.trace_preview()
+    assert darker.sum() > preview.sum()
+    # leaving the view, or another tool, shows no preview
+    QApplication.sendEvent(axial, QEvent(QEvent.Type.Leave))
+    assert axial.trace_preview() is None
+    axial.mouseMoveEvent(_move_event(inside, Qt.KeyboardModifier.NoModifier))  # back over the view
+    np.testing.assert_array_equal(axial.trace_preview(), preview)
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert axial.tool == "navigate" and axial.trace_preview() is None
+
+
+def _move_event(pos, modifiers):  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QMouseEvent
+
+    return QMouseEvent(QMouseEvent.Type.MouseMove, QPointF(pos), QPointF(pos), Qt.MouseButton.NoButton,
+                       Qt.MouseButton.NoButton, modifiers)

@@ -311,7 +311,14 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.tool = tool
             view.setCursor(Qt.CursorShape.CrossCursor if tool != "navigate" else Qt.CursorShape.ArrowCursor)
-        self.statusBar().showMessage(f"tool: {tool}", 3000)
+        volume = self.document.volume
+        if tool in ("draw", "level_trace") and volume is not None and slicing.is_oblique(volume):
+            # 3D Slicer warns the same way when a slice view is not aligned with the segmentation
+            self.statusBar().showMessage(
+                f"{tool.replace('_', ' ')}: this volume is oblique to the views, so the region is filled in the voxel "
+                "slice nearest the view, which may cross it; scissors cut along the view", 10000)
+        else:
+            self.statusBar().showMessage(f"tool: {tool}", 3000)
 
     def _set_brush(self, radius_mm: float) -> None:
         for view in self.views.values():

@@ -85,6 +85,11 @@ def _axis_map(volume: Volume) -> list[tuple[int, float]] | None:
     return out
 
 
+def is_oblique(volume: Volume) -> bool:
+    """Whether the volume's axes are not parallel to the patient axes (its views are resampled)."""
+    return _axis_map(volume) is None
+
+
 def slice_index(volume: Volume, plane: str, point_lps: ArrayLike) -> int:
     """Index along the volume axis normal to ``plane`` of the slice nearest ``point_lps`` (clipped)."""
     axes = _axis_map(volume)

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QInputDialog
 
-from tests.ui.conftest import phantom_volume
+from tests.ui.conftest import case_of, phantom_volume
 from tests.ui.helpers import drag, pixel_rgb, point, wait_idle, window_with
 from ui import slicing
 from ui.document import SEED_BACKGROUND
@@ -669,3 +669,24 @@ def _move_event(pos, modifiers):  # type: ignore[no-untyped-def]
 
     return QMouseEvent(QMouseEvent.Type.MouseMove, QPointF(pos), QPointF(pos), Qt.MouseButton.NoButton,
                        Qt.MouseButton.NoButton, modifiers)
+
+
+def test_outline_tools_warn_that_an_oblique_volume_is_filled_in_its_own_slices(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from scipy.spatial.transform import Rotation
+
+    from workstation.model.volume import Volume
+
+    aligned = phantom_volume()
+    affine = np.array(aligned.ijk_to_lps, dtype=float)
+    affine[:3, :3] = Rotation.from_euler("z", 20, degrees=True).as_matrix() @ affine[:3, :3]
+    window = window_with(qtbot, Volume(array=aligned.array, ijk_to_lps=affine, modality="CT"))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
+    qtbot.mouseClick(window.segment_panel.add_button, Qt.MouseButton.LeftButton)
+    for key, tool in ((Qt.Key.Key_D, "draw"), (Qt.Key.Key_V, "level trace")):
+        QTest.keyClick(window, key)
+        assert window.statusBar().currentMessage().startswith(f"{tool}: this volume is oblique to the views")
+    QTest.keyClick(window, Qt.Key.Key_X)  # scissors follow the view's normal: nothing to warn about
+    assert window.statusBar().currentMessage() == "tool: scissors"
+    window.document.set_case(case_of(aligned))
+    QTest.keyClick(window, Qt.Key.Key_D)
+    assert window.statusBar().currentMessage() == "tool: draw"

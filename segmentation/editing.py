@@ -144,7 +144,11 @@ def trace_region(plane: NDArray[np.number], seed: tuple[int, int], *, darker: bo
 
     level = plane[seed]
     pieces, _ = ndimage.label(plane <= level if darker else plane >= level)
-    return ndimage.binary_fill_holes(pieces == pieces[seed])
+    piece = pieces[seed]
+    box = ndimage.find_objects(pieces, max_label=piece)[piece - 1]  # holes lie within the piece's box
+    out = np.zeros(plane.shape, dtype=bool)
+    out[box] = ndimage.binary_fill_holes(pieces[box] == piece)
+    return out
 
 
 def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, axis: int,

@@ -41,7 +41,8 @@ OPERATIONS: dict[str, str] = {
     "paint": "add brush dabs at points (balls, or discs in one slice with --plane)",
     "erase": "erase brush dabs at points (balls, or discs in one slice with --plane)",
     "draw": "fill a closed outline drawn in one slice (its corners as points, in order)",
-    "scissors": "erase what lies inside a closed outline through every slice (or, with --keep-inside, outside)",
+    "scissors": "erase what lies inside a closed outline swept along the --plane normal through the volume "
+                "(or, with --keep-inside, outside)",
     "level-trace": "fill the region of one slice enclosed by the iso-contour through a point (level tracing)",
     "cut-plane": "remove the side of a plane its normal points to",
     "cut-cylinder": "remove the inside of a cylinder (a drill path)",

@@ -75,6 +75,7 @@ class Document(QObject):
         self.simulation: str | None = None  # name of the simulation record shown in 3D
         self.brush_2d = False  # paint and erase in the view's slice only (outlines for Fill between slices)
         self.trace_darker = False  # level trace: a structure darker than its surroundings
+        self.views_follow_volume = False  # an oblique volume's views show its own voxel slices (see slicing.cut)
         self.live: Any = None  # the interactive (co-rotational) tissue being dragged, see MechanicsPanel
 
     # --- the case --------------------------------------------------------------------------
@@ -153,6 +154,12 @@ class Document(QObject):
         """Colours and opacities of the visible segments, by label value."""
         colors = {s.value: s.color_rgb for s in self.segments() if s.value not in self.hidden}
         return colors, {v: self.opacity.get(v, 0.5) for v in colors}
+
+    def set_views_follow_volume(self, follow: bool) -> None:
+        """Show an oblique volume in its own voxel slices (2-D edits then fill exactly what a view
+        shows) or resampled in the patient's planes."""
+        self.views_follow_volume = bool(follow)
+        self.display_changed.emit()
 
     def set_preview(self, mask: NDArray[np.bool_] | None) -> None:
         self.preview_mask = mask
@@ -347,14 +354,16 @@ class Document(QObject):
                                                darker=darker, erase=erase),
                      f"level trace {segment} ({plane}{', darker' if darker else ''}{', erase' if erase else ''})")
 
-    def scissors(self, points_lps: ArrayLike, segment: str, *, plane: str, keep_inside: bool = False) -> None:
-        """Cut ``segment`` with an outline drawn in a ``plane`` view, in every slice (``segment_edits.scissors``)."""
+    def scissors(self, points_lps: ArrayLike, segment: str, *, plane: str, keep_inside: bool = False,
+                 normal_lps: ArrayLike | None = None) -> None:
+        """Cut ``segment`` with an outline drawn in a ``plane`` view, swept along the view's normal
+        (``normal_lps`` when the view shows an oblique volume's own slices; ``segment_edits.scissors``)."""
         from workstation import segment_edits
 
         if self.label_map is None:
             return
         self._commit(segment_edits.scissors(self.label_map, segment, points_lps=points_lps, plane=plane,
-                                            keep_inside=keep_inside),
+                                            keep_inside=keep_inside, normal_lps=normal_lps),
                      f"scissors {segment} ({plane}{', keep inside' if keep_inside else ''})")
 
     def end_stroke(self, label: str) -> None:

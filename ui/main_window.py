@@ -246,6 +246,9 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "1-up: 3D", lambda: self.set_layout("1-up", "3d"), "Ctrl+3", "layout-3d")
         self._action(view_menu, "Toggle 1-up/4-up", self.toggle_layout, "F", "layout-toggle")
         self._action(view_menu, "Reset views", self.reset_views, "Ctrl+R", "reset-views")
+        self.follow_volume_action = self._action(view_menu, "Views follow an oblique volume's slices",
+                                                 lambda: self._follow_volume(), None, "views-follow-volume")
+        self.follow_volume_action.setCheckable(True)
         view_menu.addSeparator()
         for n, (name, (level, width)) in enumerate(WINDOW_PRESETS.items(), start=1):
             self._action(view_menu, f"Window: {name} (W {width:.0f} L {level:.0f})",
@@ -312,13 +315,21 @@ class MainWindow(QMainWindow):
             view.tool = tool
             view.setCursor(Qt.CursorShape.CrossCursor if tool != "navigate" else Qt.CursorShape.ArrowCursor)
         volume = self.document.volume
-        if tool in ("draw", "level_trace") and volume is not None and slicing.is_oblique(volume):
+        if (tool in ("draw", "level_trace") and volume is not None and slicing.is_oblique(volume)
+                and not self.document.views_follow_volume):
             # 3D Slicer warns the same way when a slice view is not aligned with the segmentation
             self.statusBar().showMessage(
                 f"{tool.replace('_', ' ')}: this volume is oblique to the views, so the region is filled in the voxel "
-                "slice nearest the view, which may cross it; scissors cut along the view", 10000)
+                "slice nearest the view, which may cross it (View > Views follow an oblique volume's slices)", 10000)
         else:
             self.statusBar().showMessage(f"tool: {tool}", 3000)
+
+    def _follow_volume(self) -> None:
+        """Show an oblique volume in its own voxel slices (3D Slicer's "rotate to volume plane"), so
+        draw, level trace, fill between slices and the 2-D brush fill exactly what a view shows."""
+        self.document.set_views_follow_volume(self.follow_volume_action.isChecked())
+        for view in self.views.values():
+            view.reset_view()
 
     def _set_brush(self, radius_mm: float) -> None:
         for view in self.views.values():

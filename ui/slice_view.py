@@ -84,7 +84,7 @@ class SliceView(QWidget):
         doc = self.document
         if doc.volume is None:
             return None
-        self.slice = slicing.cut(doc.volume, self.plane, doc.crosshair_lps)
+        self.slice = slicing.cut(doc.volume, self.plane, doc.crosshair_lps, follow_volume=doc.views_follow_volume)
         return self.slice
 
     def _image_rect(self, current: slicing.Slice) -> QRectF:
@@ -94,6 +94,15 @@ class SliceView(QWidget):
         scale = base * self.zoom
         w, h = cols * du * scale, rows * dv * scale
         return QRectF(self.width() / 2 - w / 2 + self.pan.x(), self.height() / 2 - h / 2 + self.pan.y(), w, h)
+
+    def normal_lps(self) -> NDArray[np.float64]:
+        """(3,) unit LPS normal of the plane shown (a patient axis, or an oblique volume's own axis
+        when the views follow it)."""
+        current = self.slice or self._current_slice()
+        if current is None:
+            return np.eye(3)[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]]
+        normal = np.cross(current.col_step_lps, current.row_step_lps)
+        return normal / np.linalg.norm(normal)
 
     def pixel_at(self, pos: QPointF) -> tuple[float, float] | None:
         """(col, row) of the slice pixel under widget position ``pos``."""
@@ -199,7 +208,7 @@ class SliceView(QWidget):
     def _cut(self, array: NDArray) -> NDArray:
         assert self.document.volume is not None
         return slicing.cut(self.document.volume, self.plane, self.document.crosshair_lps, array=array,
-                           labels=True).pixels
+                           labels=True, follow_volume=self.document.views_follow_volume).pixels
 
     def _draw_outline(self, painter: QPainter) -> None:
         """The outline being drawn with the draw or scissors tool, closed back to its start."""
@@ -331,7 +340,8 @@ class SliceView(QWidget):
         painter.setFont(font)
         painter.setPen(PLANE_COLORS[self.plane])
         axis = {"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]
-        total = slicing.n_slices(doc.volume, self.plane) if doc.volume is not None else 0
+        total = slicing.n_slices(doc.volume, self.plane, follow_volume=doc.views_follow_volume) \
+            if doc.volume is not None else 0
         number = f"{current.index + 1}/{total}" if current.index >= 0 else "resampled"
         text = f"{self.plane.capitalize()}  {'LPS'[axis]} {doc.crosshair_lps[axis]:.1f} mm  ({number})"
         painter.drawText(QRectF(26, 4, self.width() - 52, 18), Qt.AlignmentFlag.AlignLeft, text)
@@ -349,7 +359,7 @@ class SliceView(QWidget):
         doc = self.document
         if doc.volume is None:
             return
-        point = slicing.step(doc.volume, self.plane, doc.crosshair_lps, steps)
+        point = slicing.step(doc.volume, self.plane, doc.crosshair_lps, steps, follow_volume=doc.views_follow_volume)
         doc.set_crosshair(point)
 
     def set_zoom(self, zoom: float) -> None:
@@ -484,7 +494,7 @@ class SliceView(QWidget):
             ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
             if tool == "scissors":
                 self._refusable(lambda: self.document.scissors(points, self.segment_name or "", plane=self.plane,
-                                                               keep_inside=ctrl))
+                                                               keep_inside=ctrl, normal_lps=self.normal_lps()))
             else:
                 self._refusable(lambda: self.document.draw(points, self.segment_name or "", plane=self.plane,
                                                            erase=ctrl))
@@ -509,9 +519,8 @@ class SliceView(QWidget):
         doc = self.document
         if self.tool == "navigate" or (self.tool != "seed_background" and not self.segment_name):
             # Only the two in-plane coordinates move; the slice shown here stays.
-            axis = {"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]
-            point[axis] = doc.crosshair_lps[axis]
-            doc.set_crosshair(point)
+            normal = self.normal_lps()
+            doc.set_crosshair(point + ((doc.crosshair_lps - point) @ normal) * normal)
         elif self.tool in ("paint", "erase"):
             doc.paint(point, self.brush_radius_mm, self.segment_name or "", erase=self.tool == "erase",
                       plane=self.plane if doc.brush_2d else None)

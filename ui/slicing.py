@@ -11,6 +11,7 @@ resampled on an isotropic grid with linear (image) or nearest (labels) interpola
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,29 +71,41 @@ class Slice:
                 float(rel @ self.row_step_lps / (self.row_step_lps @ self.row_step_lps)))
 
 
-def _axis_map(volume: Volume) -> list[tuple[int, float]] | None:
-    """For LPS axes x, y, z: (ijk axis parallel to it, sign); ``None`` for oblique volumes."""
+def _axis_map(volume: Volume, *, follow_volume: bool = False) -> list[tuple[int, float]] | None:
+    """For LPS axes x, y, z: (ijk axis parallel to it, sign); ``None`` for oblique volumes.
+
+    With ``follow_volume`` an oblique volume maps each patient axis to the volume axis nearest it
+    (the assignment with the largest total alignment), so its views show its own voxel slices.
+    """
     direction = volume.direction
     out = []
     for lps_axis in range(3):
         row = direction[lps_axis]
         axis = int(np.argmax(np.abs(row)))
         if abs(abs(row[axis]) - 1.0) > 1e-4:
-            return None
+            return _nearest_axes(direction) if follow_volume else None
         out.append((axis, float(np.sign(row[axis]))))
     if len({a for a, _ in out}) != 3:
-        return None
+        return _nearest_axes(direction) if follow_volume else None
     return out
 
 
+def _nearest_axes(direction: NDArray[np.float64]) -> list[tuple[int, float]]:
+    """For LPS axes x, y, z: the volume axis nearest each (one each) and the sign of their alignment."""
+    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(direction[a, p[a]]) for a in range(3)))
+    return [(best[a], float(np.sign(direction[a, best[a]]) or 1.0)) for a in range(3)]
+
+
 def is_oblique(volume: Volume) -> bool:
-    """Whether the volume's axes are not parallel to the patient axes (its views are resampled)."""
+    """Whether the volume's axes are not parallel to the patient axes (its views are resampled
+    unless they follow the volume)."""
     return _axis_map(volume) is None
 
 
-def slice_index(volume: Volume, plane: str, point_lps: ArrayLike) -> int:
-    """Index along the volume axis normal to ``plane`` of the slice nearest ``point_lps`` (clipped)."""
-    axes = _axis_map(volume)
+def slice_index(volume: Volume, plane: str, point_lps: ArrayLike, *, follow_volume: bool = False) -> int:
+    """Index along the volume axis normal to ``plane`` of the slice nearest ``point_lps`` (clipped);
+    -1 when the view is resampled (an oblique volume, not ``follow_volume``)."""
+    axes = _axis_map(volume, follow_volume=follow_volume)
     if axes is None:
         return -1
     ijk_axis = axes[_SCREEN[plane][2]][0]
@@ -100,9 +113,9 @@ def slice_index(volume: Volume, plane: str, point_lps: ArrayLike) -> int:
     return int(np.clip(np.rint(ijk[ijk_axis]), 0, volume.size_ijk[ijk_axis] - 1))
 
 
-def n_slices(volume: Volume, plane: str) -> int:
-    """Number of distinct slices along ``plane``'s normal (voxels, or 1 mm steps when oblique)."""
-    axes = _axis_map(volume)
+def n_slices(volume: Volume, plane: str, *, follow_volume: bool = False) -> int:
+    """Number of distinct slices along ``plane``'s normal (voxels, or 1 mm steps when resampled)."""
+    axes = _axis_map(volume, follow_volume=follow_volume)
     if axes is None:
         normal = _SCREEN[plane][2]
         corners = volume.corners_lps()
@@ -110,23 +123,24 @@ def n_slices(volume: Volume, plane: str) -> int:
     return volume.size_ijk[axes[_SCREEN[plane][2]][0]]
 
 
-def normal_step_mm(volume: Volume, plane: str) -> float:
+def normal_step_mm(volume: Volume, plane: str, *, follow_volume: bool = False) -> float:
     """Distance (mm) between neighbouring slices along ``plane``'s normal."""
-    axes = _axis_map(volume)
+    axes = _axis_map(volume, follow_volume=follow_volume)
     if axes is None:
         return float(min(volume.spacing_mm))
     return float(volume.spacing_mm[axes[_SCREEN[plane][2]][0]])
 
 
-def step(volume: Volume, plane: str, point_lps: ArrayLike, steps: int) -> NDArray[np.float64]:
+def step(volume: Volume, plane: str, point_lps: ArrayLike, steps: int, *,
+         follow_volume: bool = False) -> NDArray[np.float64]:
     """``point_lps`` moved ``steps`` slices along ``plane``'s normal (+: towards +x, +y or +z).
 
-    Aligned volumes land on slice centres (so a crosshair between two slices still moves one
-    slice per step); oblique ones move by the smallest spacing.
+    Views of voxel slices land on slice centres (so a crosshair between two slices still moves
+    one slice per step); resampled views move by the smallest spacing.
     """
     point = np.array(point_lps, dtype=float)
     normal = _SCREEN[plane][2]
-    axes = _axis_map(volume)
+    axes = _axis_map(volume, follow_volume=follow_volume)
     if axes is None:
         point[normal] += steps * float(min(volume.spacing_mm))
         return point
@@ -134,21 +148,27 @@ def step(volume: Volume, plane: str, point_lps: ArrayLike, steps: int) -> NDArra
     current = volume.lps_to_ijk_points(point)
     index = int(np.clip(np.rint(current[ijk_axis]) + steps * sign, 0, volume.size_ijk[ijk_axis] - 1))
     current[ijk_axis] = index
-    point[normal] = volume.ijk_to_lps_points(current)[normal]
+    moved = volume.ijk_to_lps_points(current)
+    if _axis_map(volume) is None:
+        return moved  # along the volume's own axis (an oblique volume shown in its slices)
+    point[normal] = moved[normal]
     return point
 
 
 def cut(volume: Volume, plane: str, point_lps: ArrayLike, *, array: NDArray | None = None,
-        labels: bool = False) -> Slice:
+        labels: bool = False, follow_volume: bool = False) -> Slice:
     """The ``plane`` slice of ``volume`` (or of ``array`` on its grid) through ``point_lps``.
 
-    ``labels`` selects nearest-neighbour resampling for oblique volumes (values are never mixed).
+    An oblique volume is resampled in the patient's plane (``labels`` selects nearest-neighbour
+    interpolation, so values are never mixed) or, with ``follow_volume``, shown in its own voxel
+    slice nearest that plane (3D Slicer's "rotate to volume plane"; ITK-SNAP always does this), so
+    that what a 2-D edit fills is exactly what the view shows.
     """
     data = volume.array if array is None else array
     col_dir, row_dir, normal_axis = (np.asarray(v, dtype=float) if isinstance(v, tuple) else v
                                      for v in _SCREEN[plane])
     point = np.asarray(point_lps, dtype=float)
-    axes = _axis_map(volume)
+    axes = _axis_map(volume, follow_volume=follow_volume)
     if axes is not None:
         return _cut_aligned(volume, data, plane, point, axes, col_dir, row_dir, normal_axis)
     return _cut_oblique(volume, data, plane, point, col_dir, row_dir, normal_axis, labels)
@@ -163,7 +183,8 @@ def _cut_aligned(volume: Volume, data: NDArray, plane: str, point: NDArray[np.fl
     col_sign *= np.sign(col_dir[col_lps])
     row_sign *= np.sign(row_dir[row_lps])
     normal_ijk = axes[normal_axis][0]
-    index = slice_index(volume, plane, point)
+    ijk = volume.lps_to_ijk_points(point)
+    index = int(np.clip(np.rint(ijk[normal_ijk]), 0, volume.size_ijk[normal_ijk] - 1))
     # data is [k, j, i]: array axis of ijk axis a is 2 - a.
     taken = np.take(data, index, axis=2 - normal_ijk)
     remaining = [a for a in (2, 1, 0) if a != normal_ijk]  # ijk axes in the order of taken's axes

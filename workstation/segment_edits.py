@@ -248,8 +248,21 @@ def _plane(plane: str) -> int:
 
 def slice_axis(label_map: LabelMap, plane: str) -> int:
     """The array axis (0 = k, 1 = j, 2 = i) whose voxel direction is nearest the normal of ``plane``."""
+    return _axis_nearest(label_map, np.eye(3)[_plane(plane)])
+
+
+def _axis_nearest(label_map: LabelMap, direction_lps: NDArray[np.float64]) -> int:
+    """The array axis (0 = k, 1 = j, 2 = i) whose voxel direction is nearest ``direction_lps``."""
     directions = np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3] / label_map.spacing_mm
-    return 2 - int(np.argmax(np.abs(directions[_plane(plane)])))
+    return 2 - int(np.argmax(np.abs(direction_lps @ directions)))
+
+
+def _direction(direction_lps: ArrayLike, option: str) -> NDArray[np.float64]:
+    """A unit LPS direction, refused (one line) when it is not three finite numbers or is zero."""
+    direction = np.asarray(direction_lps, dtype=float)
+    if direction.shape != (3,) or not np.isfinite(direction).all() or np.linalg.norm(direction) < 1e-9:
+        raise InputError(f"{option} {tuple(np.ravel(direction_lps))}: give a non-zero X,Y,Z direction (LPS)")
+    return direction / np.linalg.norm(direction)
 
 
 def paint(label_map: LabelMap, name: str, *, center_lps: ArrayLike, radius_mm: float, erase: bool = False,
@@ -281,28 +294,33 @@ def draw(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: str, e
     With :func:`fill_between_slices`, outlines every few slices make a solid segment.
     """
     mask = _mask(label_map, name)
-    outline = _outline(label_map, points_lps, plane, editing.outline_in_slice)
+    outline = _outline(label_map, points_lps, slice_axis(label_map, plane), editing.outline_in_slice)
     return _set(label_map, name, mask & ~outline if erase else mask | outline, overwrite=overwrite)
 
 
 def scissors(label_map: LabelMap, name: str, *, points_lps: ArrayLike, plane: str,
-             keep_inside: bool = False) -> LabelMap:
+             keep_inside: bool = False, normal_lps: ArrayLike | None = None) -> LabelMap:
     """Cut segment ``name`` with a closed outline drawn in a ``plane`` view, through every slice.
 
     The voxels whose centres, moved along the plane's normal (the patient axis the view looks
     along), pass through the outline (:func:`segmentation.editing.outline_prism`) are erased, or
     with ``keep_inside`` all the others: for example the arms, or the table, out of a bone
     threshold in one stroke. On an oblique grid the cut follows the view's normal, not the grid.
+    ``normal_lps`` gives that normal when the view is not a patient plane (an oblique volume
+    shown in its own slices); ``plane`` still names the view.
     """
     mask = _nonempty(label_map, name)
-    sweep = functools.partial(editing.outline_prism, normal_lps=np.eye(3)[_plane(plane)])
-    prism = _outline(label_map, points_lps, plane, sweep)
+    normal = np.eye(3)[_plane(plane)]
+    if normal_lps is not None:
+        normal = _direction(normal_lps, "--normal")
+    sweep = functools.partial(editing.outline_prism, normal_lps=normal)
+    prism = _outline(label_map, points_lps, _axis_nearest(label_map, normal), sweep)
     return _set(label_map, name, mask & prism if keep_inside else mask & ~prism)
 
 
-def _outline(label_map: LabelMap, points_lps: ArrayLike, plane: str,
+def _outline(label_map: LabelMap, points_lps: ArrayLike, axis: int,
              region: Callable[..., NDArray[np.bool_]]) -> NDArray[np.bool_]:
-    """``region(shape, ijk_to_lps, points, axis=...)`` of an outline's corners, checked (one-line errors).
+    """``region(shape, ijk_to_lps, points, axis=axis)`` of an outline's corners, checked (one-line errors).
 
     An outline may run outside the volume (a scissors loop around an arm at the image's edge): it is
     clipped; one that encloses no voxel centre of the volume is refused.
@@ -310,7 +328,7 @@ def _outline(label_map: LabelMap, points_lps: ArrayLike, plane: str,
     points = np.asarray(points_lps, dtype=float)
     if points.ndim != 2 or points.shape[0] < 3 or points.shape[1] != 3 or not np.isfinite(points).all():
         raise InputError("--point: an outline needs at least 3 finite X,Y,Z points (LPS mm)")
-    inside = region(label_map.array.shape, label_map.ijk_to_lps, points, axis=slice_axis(label_map, plane))
+    inside = region(label_map.array.shape, label_map.ijk_to_lps, points, axis=axis)
     if not inside.any():
         raise InputError("--point: the outline encloses no voxel centre of the volume (too small, outside it, or "
                          "its points lie on a line)")
@@ -364,9 +382,7 @@ def fill_between_slices(label_map: LabelMap, name: str, *, plane: str = "auto",
 def cut_plane(label_map: LabelMap, name: str, *, origin_lps: ArrayLike, normal_lps: ArrayLike) -> LabelMap:
     """Segment ``name`` without the voxels on the side of the plane its normal points to."""
     mask = _nonempty(label_map, name)
-    normal = np.asarray(normal_lps, dtype=float)
-    if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-9:
-        raise InputError(f"--normal {tuple(normal_lps)}: give a non-zero X,Y,Z direction (LPS)")
+    normal = _direction(normal_lps, "--normal")
     side = _in_box(label_map, mask, lambda shape, affine: editing.plane_side(shape, affine, origin_lps, normal))
     return _set(label_map, name, mask & ~side)
 

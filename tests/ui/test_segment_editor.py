@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QInputDialog
 
@@ -690,3 +690,66 @@ def test_outline_tools_warn_that_an_oblique_volume_is_filled_in_its_own_slices(q
     window.document.set_case(case_of(aligned))
     QTest.keyClick(window, Qt.Key.Key_D)
     assert window.statusBar().currentMessage() == "tool: draw"
+
+
+def test_views_that_follow_an_oblique_volume_fill_and_cut_what_they_show(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from scipy.spatial.transform import Rotation
+
+    from segmentation.editing import polygon_mask
+    from workstation import segment_edits
+    from workstation.model.volume import Volume
+
+    aligned = phantom_volume()
+    affine = np.array(aligned.ijk_to_lps, dtype=float)
+    affine[:3, :3] = Rotation.from_euler("zx", (20.0, 10.0), degrees=True).as_matrix() @ affine[:3, :3]
+    oblique = Volume(array=aligned.array, ijk_to_lps=affine, modality="CT")
+    window = window_with(qtbot, oblique)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
+    doc, coronal = window.document, window.views["coronal"]
+    qtbot.mouseClick(window.segment_panel.add_button, Qt.MouseButton.LeftButton)
+    doc.set_crosshair(oblique.ijk_to_lps_points([25.0, 16.0, 12.0]))  # the sphere's centre voxel
+    window.follow_volume_action.trigger()
+    assert doc.views_follow_volume
+    coronal.repaint()
+    QTest.keyClick(window, Qt.Key.Key_D)
+    assert "oblique" not in window.statusBar().currentMessage()  # the views show what is filled: no warning
+    centre = coronal.widget_pos_of(doc.crosshair_lps)
+    positions = [point(centre + offset) for offset in (QPointF(-40, -30), QPointF(40, -30), QPointF(40, 30),
+                                                       QPointF(-40, 30))]
+    QTest.mousePress(coronal, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[0])
+    for position in positions[1:]:
+        QTest.mouseMove(coronal, position)
+    QTest.mouseRelease(coronal, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, positions[-1])
+    drawn = doc.label_map.mask("lesion")
+    assert drawn.sum() > 20 and np.unique(np.nonzero(drawn)[1]).size == 1  # one voxel slice (j)
+    shown = slicing.cut(oblique, "coronal", doc.crosshair_lps, array=drawn.astype(np.uint8), labels=True,
+                        follow_volume=True)
+    assert shown.pixels.astype(bool).sum() == drawn.sum()  # every filled voxel is in the view...
+    corners = [shown.pixel_of(coronal.lps_at(p)) for p in positions]
+    np.testing.assert_array_equal(shown.pixels.astype(bool),  # ...and they are the outline's pixels
+                                  polygon_mask([(row, col) for col, row in corners], shown.pixels.shape))
+    # resampled in the patient's coronal plane, the same voxel slice crosses the view: a stripe of it
+    resampled = slicing.cut(oblique, "coronal", doc.crosshair_lps, array=drawn.astype(np.uint8), labels=True)
+    area_mm2 = shown.pixels.astype(bool).sum() * np.prod(shown.pixel_mm)
+    assert resampled.pixels.astype(bool).sum() * np.prod(resampled.pixel_mm) < 0.7 * area_mm2
+    # scissors sweep along the view's normal: the volume's own j axis here, not the patient's y
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    window.segment_panel.brush.setValue(6.0)
+    QTest.keyClick(window, Qt.Key.Key_B)
+    drag(coronal, point(centre), point(centre))  # a ball
+    ball = doc.label_map
+    QTest.keyClick(window, Qt.Key.Key_X)
+    half = [point(centre + offset) for offset in (QPointF(0, -60), QPointF(80, -60), QPointF(80, 60),
+                                                  QPointF(0, 60))]
+    QTest.mousePress(coronal, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, half[0])
+    for position in half[1:]:
+        QTest.mouseMove(coronal, position)
+    QTest.mouseRelease(coronal, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, half[-1])
+    points = [coronal.lps_at(p) for p in half]
+    j_axis = affine[:3, 1] / np.linalg.norm(affine[:3, 1])
+    expected = segment_edits.scissors(ball, "lesion", points_lps=points, plane="coronal", normal_lps=j_axis)
+    np.testing.assert_array_equal(doc.label_map.array, expected.array)
+    along_y = segment_edits.scissors(ball, "lesion", points_lps=points, plane="coronal")
+    assert np.any(along_y.array != expected.array)
+    cut_away = ball.mask("lesion") & ~doc.label_map.mask("lesion")
+    assert np.array_equal(cut_away.any(axis=(0, 2)), ball.mask("lesion").any(axis=(0, 2)))  # in every j slice

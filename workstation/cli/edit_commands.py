@@ -100,7 +100,9 @@ def _apply(args: argparse.Namespace, label_map: LabelMap, volume: Volume) -> Lab
         "draw": lambda: edits.draw(label_map, name, points_lps=_points(args.point, "--point"), plane=args.plane,
                                    erase=args.erase, overwrite=overwrite),
         "scissors": lambda: edits.scissors(label_map, name, points_lps=_points(args.point, "--point"),
-                                           plane=args.plane, keep_inside=args.keep_inside),
+                                           plane=args.plane, keep_inside=args.keep_inside,
+                                           normal_lps=None if args.normal is None else
+                                           parse_point(args.normal, "--normal")),
         "level-trace": lambda: edits.level_trace(label_map, volume, name, point_lps=parse_point(args.point, "--point"),
                                                  plane=args.plane, darker=args.darker, erase=args.erase,
                                                  overwrite=overwrite),
@@ -242,13 +244,16 @@ def _options(p: argparse.ArgumentParser, op: str) -> None:
     elif op in ("draw", "scissors"):
         p.add_argument("--point", action="append", required=True, metavar="X,Y,Z",
                        help="a corner of the outline, LPS mm; at least 3, in order")
-        where = "its voxel slice through the corners is filled" if op == "draw" else "it cuts through every slice"
+        where = "its voxel slice through the corners is filled" if op == "draw" else "it is swept along its normal"
         p.add_argument("--plane", choices=("axial", "coronal", "sagittal"), required=True,
                        help=f"the view the outline was drawn in ({where})")
         if op == "draw":
             p.add_argument("--erase", action="store_true", help="erase the outlined region from the segment instead")
         else:
             p.add_argument("--keep-inside", action="store_true", help="erase what lies outside the outline instead")
+            p.add_argument("--normal", metavar="X,Y,Z",
+                           help="sweep along this LPS direction instead of the plane's normal (a view that shows "
+                                "an oblique volume in its own slices)")
     elif op == "level-trace":
         p.add_argument("--point", required=True, metavar="X,Y,Z", help="a point on the structure's edge, LPS mm")
         p.add_argument("--plane", choices=("axial", "coronal", "sagittal"), required=True,

@@ -223,6 +223,19 @@ def test_scissors_cut_the_bone_through_every_slice(case: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert cli.main(["edit", str(case), "history"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith("--plane axial --keep-inside")
+    # --normal sweeps along another direction (a view showing an oblique volume in its own slices)
+    assert cli.main(["edit", str(case), "undo", "-q"]) == 0
+    tilted = ["--normal", "0.3,0,1"]
+    assert cli.main(["edit", str(case), "scissors", "bone", *args, "--plane", "axial", *tilted, "-q"]) == 0
+    expected = edits.scissors(before, "bone", points_lps=points, plane="axial", normal_lps=[0.3, 0.0, 1.0])
+    np.testing.assert_array_equal(_labels(case).array, expected.array)
+    assert np.any(expected.array != cut.array)
+    assert cli.main(["edit", str(case), "undo", "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["edit", str(case), "scissors", "bone", *args, "--plane", "axial", "--normal", "0,0,0"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "--normal" in err and "non-zero" in err and "\n" not in err, err
+    np.testing.assert_array_equal(_labels(case).array, before.array)
 
 
 def test_level_tracing_a_slice_of_the_bone(case: Path, capsys: pytest.CaptureFixture[str]) -> None:

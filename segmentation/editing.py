@@ -41,9 +41,7 @@ def in_slice(mask: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bo
     """A copy of ``mask`` keeping only slice ``index`` along array ``axis`` (a 2-D brush from a ball)."""
     out = np.zeros_like(mask)
     if 0 <= index < mask.shape[axis]:
-        keep = [slice(None)] * mask.ndim
-        keep[axis] = slice(index, index + 1)
-        out[tuple(keep)] = mask[tuple(keep)]
+        out[_slice_at(axis, index)] = mask[_slice_at(axis, index)]
     return out
 
 
@@ -56,24 +54,29 @@ def polygon_mask(vertices: ArrayLike, shape: tuple[int, int]) -> NDArray[np.bool
     backwards cancel exactly (``matplotlib.path.Path`` leaves centres on an edge to the orientation).
     """
     v = np.asarray(vertices, dtype=float)
-    r0, c0 = v[:, 0], v[:, 1]
-    r1, c1 = np.roll(r0, -1), np.roll(c0, -1)
     out = np.zeros(shape, dtype=bool)
-    first, last = max(0, int(np.floor(r0.min()))), min(shape[0], int(np.ceil(r0.max())) + 1)
-    if first >= last:
+    if not np.isfinite(v).all():
+        raise ValueError("polygon_mask: the vertices must be finite")
+    if v.shape[0] < 3 or shape[0] < 1 or shape[1] < 1:
         return out
-    row = np.arange(first, last, dtype=float)[:, None]
-    crossing = (r0 > row) != (r1 > row)  # (rows, edges), half-open in rows: a vertex on the scanline counts once
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(crossing, c0 + (row - r0) * (c1 - c0) / (r1 - r0), np.nan)
-    x = np.sort(x, axis=1)[:, : 2 * (int(crossing.sum(axis=1).max()) // 2)]  # NaN last; an even count per row
-    ends = np.clip(np.ceil(np.nan_to_num(x, nan=0.0)), 0, shape[1]).astype(np.intp)  # columns in [start, stop)
-    steps = np.zeros((last - first, shape[1] + 1), dtype=np.int8)
-    rows = np.broadcast_to(np.arange(last - first)[:, None], ends[:, 0::2].shape)
-    np.add.at(steps, (rows, ends[:, 0::2]), 1)  # absent pairs are (0, 0): +1 and -1 cancel
-    np.add.at(steps, (rows, ends[:, 1::2]), -1)
-    out[first:last] = np.cumsum(steps[:, :-1], axis=1, dtype=np.int8) > 0
-    return out
+    # every edge from its lower-row end, so that an outline and its reverse compute the same crossings
+    ends = np.stack([v, np.roll(v, -1, axis=0)], axis=1)  # (edges, 2 ends, row/column)
+    ends = np.take_along_axis(ends, np.argsort(ends[:, :, 0], axis=1, kind="stable")[:, :, None], axis=1)
+    (r0, c0), (r1, c1) = ends[:, 0].T, ends[:, 1].T
+    # the integer rows an edge crosses: r0 <= row < r1 (half-open: a vertex on a scanline counts once);
+    # only the crossings that exist are made, so long freehand outlines cost what they cross
+    first = np.clip(np.ceil(r0), 0, shape[0]).astype(np.intp)
+    stop = np.clip(np.ceil(r1), 0, shape[0]).astype(np.intp)
+    count = np.maximum(stop - first, 0)
+    edge = np.repeat(np.arange(count.size), count)
+    row = np.arange(edge.size) - np.repeat(np.cumsum(count) - count, count) + first[edge]
+    x = c0[edge] + (row - r0[edge]) * (c1[edge] - c0[edge]) / (r1[edge] - r0[edge])
+    order = np.lexsort((x, row))  # each row holds an even number of crossings: pairs are spans
+    row, column = row[order], np.clip(np.ceil(x[order]), 0, shape[1]).astype(np.intp)  # spans [start, stop)
+    steps = np.zeros((shape[0], shape[1] + 1), dtype=np.int8)
+    np.add.at(steps, (row[0::2], column[0::2]), 1)
+    np.add.at(steps, (row[1::2], column[1::2]), -1)
+    return np.cumsum(steps[:, :-1], axis=1, dtype=np.int8) > 0
 
 
 def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps: ArrayLike, *,
@@ -84,10 +87,16 @@ def outline_in_slice(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_
     their centroid; the voxels of that slice whose centres lie inside the polygon
     (:func:`polygon_mask`) are set. The outline may leave the grid: it is clipped.
     """
-    kji = apply_affine(np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)), np.asarray(points_lps, dtype=float))[:, ::-1]
+    kji = _kji(ijk_to_lps, points_lps)
     rows, cols = [a for a in range(3) if a != axis]
     inside = polygon_mask(kji[:, [rows, cols]], (shape[rows], shape[cols]))
     return _one_slice(shape, inside, axis=axis, index=int(np.rint(kji[:, axis].mean())))
+
+
+def _kji(ijk_to_lps: ArrayLike, points_lps: ArrayLike) -> NDArray[np.float64]:
+    """(N, 3) continuous ``[k, j, i]`` indices of LPS points."""
+    inverse = np.linalg.inv(np.asarray(ijk_to_lps, dtype=float))
+    return apply_affine(inverse, np.asarray(points_lps, dtype=float))[:, ::-1]
 
 
 def _one_slice(shape: tuple[int, ...], plane: NDArray[np.bool_], *, axis: int, index: int) -> NDArray[np.bool_]:
@@ -115,11 +124,12 @@ def outline_prism(shape: tuple[int, int, int], ijk_to_lps: ArrayLike, points_lps
     outline moved along the normal into it (:func:`polygon_mask`); on a grid whose ``axis`` runs
     along the normal that is one rasterisation for every slice. The outline may leave the grid.
     """
-    inverse = np.linalg.inv(np.asarray(ijk_to_lps, dtype=float))
-    kji = apply_affine(inverse, np.asarray(points_lps, dtype=float))[:, ::-1]
-    along = (inverse[:3, :3] @ np.asarray(normal_lps, dtype=float))[::-1]  # (k, j, i) per mm along the normal
-    if abs(along[axis]) < 1e-9 * np.abs(along).max():
-        raise ValueError("outline_prism: the normal runs along the slices of the given axis")
+    kji = _kji(ijk_to_lps, points_lps)
+    normal = np.asarray(normal_lps, dtype=float)
+    along = (np.linalg.inv(np.asarray(ijk_to_lps, dtype=float)[:3, :3]) @ normal)[::-1]  # (k, j, i) per mm
+    if not np.isfinite(along).all() or abs(along[axis]) <= 1e-9 * max(np.abs(along).max(), 1e-300):
+        raise ValueError(f"outline_prism: the normal {tuple(normal.tolist())} is zero or runs along the slices "
+                         f"of axis {axis}")
     rows, cols = [a for a in range(3) if a != axis]
     shift = along[[rows, cols]] / along[axis]  # (row, column) offset per slice
     base = kji[:, [rows, cols]] - kji[:, [axis]] * shift  # the outline moved into slice 0
@@ -142,13 +152,13 @@ def trace_region(plane: NDArray[np.number], seed: tuple[int, int], *, darker: bo
     """
     from scipy import ndimage
 
+    from segmentation.components import fill_slice_holes
+
     level = plane[seed]
+    if not np.isfinite(level):
+        raise ValueError("trace_region: the seed pixel has no finite value")
     pieces, _ = ndimage.label(plane <= level if darker else plane >= level)
-    piece = pieces[seed]
-    box = ndimage.find_objects(pieces, max_label=piece)[piece - 1]  # holes lie within the piece's box
-    out = np.zeros(plane.shape, dtype=bool)
-    out[box] = ndimage.binary_fill_holes(pieces[box] == piece)
-    return out
+    return fill_slice_holes((pieces == pieces[seed])[None])[0]
 
 
 def level_trace(values: NDArray[np.number], seed_kji: tuple[int, int, int], *, axis: int,

@@ -155,6 +155,11 @@ class Document(QObject):
         colors = {s.value: s.color_rgb for s in self.segments() if s.value not in self.hidden}
         return colors, {v: self.opacity.get(v, 0.5) for v in colors}
 
+    def set_trace_darker(self, darker: bool) -> None:
+        """Level trace a structure darker than its surroundings (the preview follows)."""
+        self.trace_darker = bool(darker)
+        self.display_changed.emit()
+
     def set_views_follow_volume(self, follow: bool) -> None:
         """Show an oblique volume in its own voxel slices (2-D edits then fill exactly what a view
         shows) or resampled in the patient's planes."""

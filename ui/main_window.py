@@ -314,6 +314,7 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.tool = tool
             view.setCursor(Qt.CursorShape.CrossCursor if tool != "navigate" else Qt.CursorShape.ArrowCursor)
+            view.update()  # a tool's overlay (the level-trace preview) comes or goes
         volume = self.document.volume
         if (tool in ("draw", "level_trace") and volume is not None and slicing.is_oblique(volume)
                 and not self.document.views_follow_volume):
@@ -355,7 +356,9 @@ class MainWindow(QMainWindow):
         text += f"{unit} {value:.0f}" if np.isfinite(value) else "outside the volume"
         labels = doc.label_array()
         if labels is not None and np.isfinite(value):
-            i, j, k = np.rint(doc.volume.lps_to_ijk_points(point)).astype(int)
+            # a point on the volume's outer half voxel samples the edge voxel (clipped like Volume.sample)
+            i, j, k = np.clip(np.rint(doc.volume.lps_to_ijk_points(point)), 0, np.array(doc.volume.size_ijk) - 1
+                              ).astype(int)
             label = int(labels[k, j, i])
             name = next((s.name for s in doc.segments() if s.value == label), None)
             if name:

@@ -222,7 +222,7 @@ class SegmentPanel(QWidget):
         self.trace_darker = QCheckBox("Level trace: a darker structure", tools, objectName="trace-darker")
         self.trace_darker.setToolTip("Level trace fills the pixels at most as bright as the one clicked (a cyst, a "
                                      "vessel lumen in bone) instead of at least as bright; Alt+click does the same")
-        self.trace_darker.toggled.connect(lambda on: setattr(document, "trace_darker", bool(on)))
+        self.trace_darker.toggled.connect(document.set_trace_darker)
         form.addRow("", self.trace_darker)
         grid.addLayout(form, (len(TOOLS) + 2) // 3, 0, 1, 3)  # below the rows of tool buttons
         layout.addWidget(tools)

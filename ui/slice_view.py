@@ -72,7 +72,7 @@ class SliceView(QWidget):
         self.segment_name: str | None = None
         self.slice: slicing.Slice | None = None
         self._drag: tuple[str, QPointF, tuple[float, float] | QPointF] | None = None
-        self._trace_hover: tuple[QPointF, bool] | None = None  # level trace: cursor position, Alt held
+        self._hover: tuple[QPointF, bool] | None = None  # the cursor over this view, and whether Alt is held
         for signal in (document.case_changed, document.crosshair_changed, document.window_changed,
                        document.labels_changed, document.display_changed, document.seeds_changed,
                        document.plan_changed):
@@ -188,22 +188,28 @@ class SliceView(QWidget):
 
     def trace_preview(self) -> NDArray[np.bool_] | None:
         """(rows, cols) region of the slice shown that a level-trace click under the cursor would
-        fill (:func:`segmentation.editing.trace_region` on the view's pixels), or ``None``.
+        fill (:func:`segmentation.editing.trace_region` on the view's pixels, from the voxel the
+        click would trace from), or ``None``.
 
-        Where the view shows a voxel slice (volumes parallel to the patient axes) these are the
-        voxels the click fills; on an oblique volume the view is resampled and the preview follows it.
+        Only views of voxel slices preview (volumes parallel to the patient axes, or views that
+        follow an oblique volume): there the preview is exactly what the click fills. A resampled
+        view of an oblique volume does not show the voxel slice the click traces.
         """
-        if self.tool != "level_trace" or not self.segment_name or self._trace_hover is None or self._drag is not None:
+        doc = self.document
+        if (self.tool != "level_trace" or not self.segment_name or self._hover is None or self._drag is not None
+                or doc.volume is None):
             return None
         current = self.slice or self._current_slice()
-        pixel = self.pixel_at(self._trace_hover[0])
-        if current is None or pixel is None:
+        point = self.lps_at(self._hover[0])
+        if current is None or point is None or current.index < 0:
             return None
-        col, row = int(round(pixel[0])), int(round(pixel[1]))
-        rows, cols = current.pixels.shape
-        if not (0 <= row < rows and 0 <= col < cols) or not np.isfinite(current.pixels[row, col]):
+        voxel = np.rint(doc.volume.lps_to_ijk_points(point))
+        if np.any(voxel < 0) or np.any(voxel >= np.array(doc.volume.size_ijk)):
+            return None  # the click is refused there
+        col, row = (int(round(c)) for c in current.pixel_of(doc.volume.ijk_to_lps_points(voxel)))
+        if not np.isfinite(current.pixels[row, col]):
             return None
-        return trace_region(current.pixels, (row, col), darker=self.document.trace_darker or self._trace_hover[1])
+        return trace_region(current.pixels, (row, col), darker=doc.trace_darker or self._hover[1])
 
     def _cut(self, array: NDArray) -> NDArray:
         assert self.document.volume is not None
@@ -392,8 +398,23 @@ class SliceView(QWidget):
             self.set_zoom(self.zoom / 1.25)
         elif key == Qt.Key.Key_R:
             self.reset_view()
+        elif key == Qt.Key.Key_Alt:
+            self._alt_held(True)
         else:
             super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Alt:
+            self._alt_held(False)
+        else:
+            super().keyReleaseEvent(event)
+
+    def _alt_held(self, held: bool) -> None:
+        """Alt pressed or released over the view: the level-trace preview turns darker or back."""
+        if self._hover is not None:
+            self._hover = (self._hover[0], held)
+            if self.tool == "level_trace":
+                self.update()
 
     def focusInEvent(self, event: object) -> None:  # noqa: N802
         self.activated.emit(self.plane)
@@ -452,8 +473,8 @@ class SliceView(QWidget):
         pos = event.position()
         point = self.lps_at(pos)
         self.hovered.emit(point)
+        self._hover = (pos, bool(event.modifiers() & Qt.KeyboardModifier.AltModifier))
         if self.tool == "level_trace":
-            self._trace_hover = (pos, bool(event.modifiers() & Qt.KeyboardModifier.AltModifier))
             self.update()
         if self._drag is None:
             return
@@ -508,8 +529,8 @@ class SliceView(QWidget):
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         self.hovered.emit(None)
-        if self._trace_hover is not None:
-            self._trace_hover = None
+        self._hover = None
+        if self.tool == "level_trace":
             self.update()
 
     def _apply_tool(self, pos: QPointF) -> None:

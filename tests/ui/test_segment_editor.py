@@ -650,10 +650,54 @@ def test_level_trace_previews_the_outline_under_the_cursor_before_the_click(wind
     filled = slicing.cut(doc.volume, "axial", doc.crosshair_lps, array=doc.label_map.mask("lesion").astype(np.uint8),
                          labels=True).pixels.astype(bool)
     np.testing.assert_array_equal(filled, preview)
-    # Alt previews a darker structure: from the same point, the sphere's surroundings and the sphere
+    # Alt (held while moving, or pressed without moving) or the panel's box previews a darker
+    # structure: from the same point, the sphere's surroundings and the sphere
     axial.mouseMoveEvent(_move_event(inside, Qt.KeyboardModifier.AltModifier))
     darker = axial.trace_preview()
     assert darker.sum() > preview.sum()
+    axial.mouseMoveEvent(_move_event(inside, Qt.KeyboardModifier.NoModifier))
+    QTest.keyPress(axial, Qt.Key.Key_Alt)
+    np.testing.assert_array_equal(axial.trace_preview(), darker)
+    QTest.keyRelease(axial, Qt.Key.Key_Alt)
+    np.testing.assert_array_equal(axial.trace_preview(), preview)
+    panel.trace_darker.setChecked(True)
+    np.testing.assert_array_equal(axial.trace_preview(), darker)
+    panel.trace_darker.setChecked(False)
+    # anywhere in a view (here the coronal one, whose rows run against k), the preview is what the
+    # click would fill, and there is none where the click is refused (beyond the volume's edge)
+    from workstation import segment_edits
+    from workstation.errors import InputError
+
+    coronal = window.views["coronal"]
+    coronal.segment_name = axial.segment_name
+    coronal.repaint()
+    empty = segment_edits.add_segment(doc.label_map, "probe")
+    previews = refusals = 0
+    for y in range(0, coronal.height(), 7):
+        for x in range(0, coronal.width(), 23):
+            coronal.mouseMoveEvent(_move_event(QPointF(x, y), Qt.KeyboardModifier.NoModifier))
+            try:
+                clicked = segment_edits.level_trace(empty, doc.volume, "probe", point_lps=coronal.lps_at(QPointF(x, y)),
+                                                    plane="coronal").mask("probe")
+            except InputError:
+                assert coronal.trace_preview() is None
+                refusals += 1
+                continue
+            seen = slicing.cut(doc.volume, "coronal", doc.crosshair_lps, array=clicked.astype(np.uint8), labels=True)
+            np.testing.assert_array_equal(coronal.trace_preview(), seen.pixels.astype(bool))
+            previews += 1
+    assert previews > 100 and refusals > 10
+    # a cursor moved while another tool was active is where the preview starts when the tool comes back
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    bright = point(axial.widget_pos_of(np.array([8.0, 0.0, 0.0])))  # the sphere again, from navigate
+    axial.mouseMoveEvent(_move_event(point(axial.widget_pos_of(np.array([-5.0, 0.0, 0.0]))),
+                                     Qt.KeyboardModifier.NoModifier))  # the -50 HU body: all of the slice
+    QTest.keyClick(window, Qt.Key.Key_V)
+    assert axial.trace_preview().all()
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    axial.mouseMoveEvent(_move_event(bright, Qt.KeyboardModifier.NoModifier))
+    QTest.keyClick(window, Qt.Key.Key_V)
+    np.testing.assert_array_equal(axial.trace_preview(), preview)
     # leaving the view, or another tool, shows no preview
     QApplication.sendEvent(axial, QEvent(QEvent.Type.Leave))
     assert axial.trace_preview() is None
@@ -685,6 +729,18 @@ def test_outline_tools_warn_that_an_oblique_volume_is_filled_in_its_own_slices(q
     for key, tool in ((Qt.Key.Key_D, "draw"), (Qt.Key.Key_V, "level trace")):
         QTest.keyClick(window, key)
         assert window.statusBar().currentMessage().startswith(f"{tool}: this volume is oblique to the views")
+    # a resampled view does not show the voxel slice a level-trace click traces: no preview there
+    axial = window.views["axial"]
+    axial.repaint()
+    centre = axial.widget_pos_of(window.document.volume.ijk_to_lps_points([25.0, 16.0, 12.0]))
+    axial.mouseMoveEvent(_move_event(centre, Qt.KeyboardModifier.NoModifier))
+    assert axial.trace_preview() is None
+    window.follow_volume_action.trigger()
+    axial.repaint()
+    axial.mouseMoveEvent(_move_event(axial.widget_pos_of(window.document.volume.ijk_to_lps_points([25.0, 16.0, 12.0])),
+                                     Qt.KeyboardModifier.NoModifier))
+    assert axial.trace_preview().sum() > 10  # the sphere's disc, in the volume's own slice
+    window.follow_volume_action.trigger()
     QTest.keyClick(window, Qt.Key.Key_X)  # scissors follow the view's normal: nothing to warn about
     assert window.statusBar().currentMessage() == "tool: scissors"
     window.document.set_case(case_of(aligned))

@@ -55,7 +55,10 @@ def bone_mask(volume: Volume, *, cortex_hu: float = 180.0, dense_hu: float = 600
        vertebral arch, and a disc inside the ring of an endplate, are open along that axis and stay
        out (on ct-abdomen-20: 1,788 voxels less, 88% of them outside the reference's bones).
     3. The partial-volume rim: boundary voxels below ``partial_volume_hu`` (about half-way
-       between cortex and soft tissue) are peeled off.
+       between cortex and soft tissue) are peeled off. Where the scan or its field of view cuts a
+       bone there is no surface: marrow in the first and last slices stays (ct-3slice-labels'
+       fatty vertebral marrow, 0-100 HU, was lost in all three slices before: vertebra Dice 0.753,
+       now 0.822; ct-abdomen-20 bone 0.786, now 0.795).
     4. Pieces smaller than ``min_piece_ml`` are removed.
     """
     hu = volume.array
@@ -72,7 +75,7 @@ def bone_mask(volume: Volume, *, cortex_hu: float = 180.0, dense_hu: float = 600
     solid |= marrow
     bone = fill_holes(bone | marrow, per_slice=True)
     bone = solid | _closed_along_slices(bone & ~solid, solid)
-    rim = bone & ~ndi.binary_erosion(bone, structure=ndi.generate_binary_structure(3, 1))
+    rim = bone & ~ndi.binary_erosion(bone, structure=ndi.generate_binary_structure(3, 1), border_value=1)
     bone &= ~(rim & (hu < partial_volume_hu))
     return remove_small(bone, min_ml=min_piece_ml, spacing_mm=spacing)
 

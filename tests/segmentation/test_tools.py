@@ -161,9 +161,25 @@ def test_threshold_and_region_growing() -> None:
     assert (confident & a).sum() > 0.95 * a.sum() and not (confident & b).any()
 
 
+def test_bone_preset_keeps_fatty_marrow_where_the_scan_cuts_the_bone() -> None:
+    """A vertebral body of an older patient: a 700 HU cortex around 60 HU (fatty) marrow, cut by both
+    ends of the scan. The marrow is bone in every slice: the scan's ends are not bone surfaces, so
+    its first and last slices lose no partial-volume rim."""
+    vol = grid_volume(shape=(12, 60, 80))
+    k, j, i = np.meshgrid(*(np.arange(n) for n in vol.shape), indexing="ij")
+    lps = vol.ijk_to_lps_points(np.stack([i, j, k], axis=-1))
+    radius = np.linalg.norm((lps - center_of(vol))[..., :2], axis=-1)  # a cylinder along z, through the scan
+    body = radius <= 25.0
+    hu = np.where(radius <= 15.0, 60, np.where(radius <= 18.0, 700, np.where(body, 20, -1000)))
+    bone = bone_mask(vol.with_array(hu.astype(np.int16)))
+    expected = radius <= 18.0
+    assert (bone == expected).mean() > 0.999
+    np.testing.assert_array_equal(bone[[0, -1]], expected[[0, -1]])
+
+
 def test_body_mask_and_bone_preset_on_real_ct() -> None:
     """ct-abdomen-20: the table is outside the body; bone Dice >= 0.78 against the union of bone labels
-    (measured 0.786); the spinal canal is not bone even where the vertebral arch closes around it."""
+    (measured 0.795); the spinal canal is not bone even where the vertebral arch closes around it."""
     from workstation.dicom.load import load_candidate
     from workstation.dicom.scan import scan_path
     from workstation.io.volume_files import read_label_map
@@ -180,6 +196,24 @@ def test_body_mask_and_bone_preset_on_real_ct() -> None:
     assert (body & (ref > 0)).sum() > 0.99 * (ref > 0).sum()  # every labelled organ is inside the body
     bone = bone_mask(ct, body=body)
     dice = 2 * (bone & truth).sum() / (bone.sum() + truth.sum())
-    assert dice >= 0.785, f"bone Dice {dice:.3f}"
+    assert dice >= 0.79, f"bone Dice {dice:.3f}"
     assert (bone & (ref == 79)).sum() < 0.01 * (ref == 79).sum()  # the spinal cord (635 voxels before)
     assert (bone & (ref == 5)).sum() < 0.01 * (ref == 5).sum()  # the contrast-enhanced liver stays out
+
+
+def test_bone_preset_on_a_hand_labelled_vertebra() -> None:
+    """ct-3slice-labels (another scanner, an older patient's fatty marrow): the bone pieces that touch
+    the hand-made spine label against it, Dice >= 0.80 (measured 0.822; 0.753 when the scan's first
+    and last slices lost their marrow as a partial-volume rim). The label runs 1-3 pixels outside the
+    cortex, which caps this."""
+    from workstation.dicom.load import load_candidate
+    from workstation.dicom.scan import scan_path
+    from workstation.io.volume_files import read_label_map
+
+    root = shared_path("ct-3slice-labels")
+    ct = load_candidate(scan_path(root / "dicom").default())[0]
+    spine = read_label_map(root / "spine_seg.nrrd", reference=ct).array > 0
+    pieces, _ = ndi.label(bone_mask(ct))
+    touching = np.isin(pieces, np.setdiff1d(np.unique(pieces[spine]), [0]))
+    dice = 2 * (touching & spine).sum() / (touching.sum() + spine.sum())
+    assert dice >= 0.80, f"vertebra Dice {dice:.3f}"

@@ -46,8 +46,13 @@ def settings() -> QSettings:
 def warm_imports() -> None:
     """Import the modules the case's first display needs (segmentation, previews); called in the worker
     thread that loads a case, so that the GUI thread does not stall on them when the case shows."""
+    import numpy as np
+
     import workstation.preview
     import workstation.segment_case  # noqa: F401
+    from segmentation.components import fill_slice_holes
+
+    fill_slice_holes(np.zeros((1, 3, 3), dtype=bool))  # numba: the level-trace preview's first hover
 
 
 def loaded(value: Any) -> Any:
@@ -140,6 +145,8 @@ class MainWindow(QMainWindow):
         self.rehearsal_dock = rehearsal_dock
         for view in self.views.values():
             view.outline_refused.connect(lambda message: self.statusBar().showMessage(message, 5000))
+            for other in self.views.values():
+                view.alt_changed.connect(other.alt_held)
             view.point_picked.connect(self.planning_panel.point_picked)
             view.point_picked.connect(self.mechanics_panel.point_picked)
             view.live_dragged.connect(self._live_dragged)

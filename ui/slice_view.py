@@ -56,6 +56,7 @@ class SliceView(QWidget):
     endpoint_dragged = Signal(str, str, object)  # trajectory name, "entry" / "target", LPS point
     live_dragged = Signal(object)  # live tool: (3,) displacement (mm) from where the drag started
     outline_refused = Signal(str)  # draw, scissors, level trace: why an edit was refused (one line)
+    alt_changed = Signal(bool)  # Alt pressed or released while this view has the focus (for every view)
 
     def __init__(self, document: Document, plane: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -232,8 +233,10 @@ class SliceView(QWidget):
         others = [p for p in slicing.PLANES if p != self.plane]
         # The vertical line is the plane whose normal runs along this view's columns, and so on.
         col_dir = self.slice.col_step_lps if self.slice is not None else np.zeros(3)
-        vertical = next(p for p in others if np.argmax(np.abs(col_dir)) == {"axial": 2, "coronal": 1,
-                                                                              "sagittal": 0}[p])
+        # (a view that follows an oblique volume may have columns nearest its own normal: the
+        # other plane nearest them is taken)
+        normal_axis = {"axial": 2, "coronal": 1, "sagittal": 0}
+        vertical = max(others, key=lambda p: abs(col_dir[normal_axis[p]]))
         horizontal = next(p for p in others if p != vertical)
         gap = 8
         painter.setPen(QPen(PLANE_COLORS[vertical], 1))
@@ -399,18 +402,19 @@ class SliceView(QWidget):
         elif key == Qt.Key.Key_R:
             self.reset_view()
         elif key == Qt.Key.Key_Alt:
-            self._alt_held(True)
+            self.alt_changed.emit(True)
         else:
             super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Alt:
-            self._alt_held(False)
+            self.alt_changed.emit(False)
         else:
             super().keyReleaseEvent(event)
 
-    def _alt_held(self, held: bool) -> None:
-        """Alt pressed or released over the view: the level-trace preview turns darker or back."""
+    def alt_held(self, held: bool) -> None:
+        """Alt pressed or released (in whichever view has the focus): the level-trace preview under
+        the cursor turns darker or back."""
         if self._hover is not None:
             self._hover = (self._hover[0], held)
             if self.tool == "level_trace":
@@ -450,8 +454,9 @@ class SliceView(QWidget):
             else:
                 point = self.lps_at(pos)
                 if point is not None:
-                    normal = np.zeros(3)
-                    normal[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]] = 1.0
+                    normal = self.normal_lps()  # the plane shown, pointing along its patient axis
+                    if normal[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]] < 0:
+                        normal = -normal
                     self.point_picked.emit(self.tool, point, normal)
         elif button == Qt.MouseButton.LeftButton and self.tool == "level_trace" and self.segment_name:
             point = self.lps_at(pos)

@@ -11,12 +11,12 @@ resampled on an isotropic grid with linear (image) or nearest (labels) interpola
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from workstation.geometry import nearest_axes
 from workstation.model.volume import Volume
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -75,7 +75,8 @@ def _axis_map(volume: Volume, *, follow_volume: bool = False) -> list[tuple[int,
     """For LPS axes x, y, z: (ijk axis parallel to it, sign); ``None`` for oblique volumes.
 
     With ``follow_volume`` an oblique volume maps each patient axis to the volume axis nearest it
-    (the assignment with the largest total alignment), so its views show its own voxel slices.
+    (the assignment with the largest total alignment), so its views show its own voxel slices;
+    a sheared grid is still resampled.
     """
     direction = volume.direction
     out = []
@@ -83,17 +84,19 @@ def _axis_map(volume: Volume, *, follow_volume: bool = False) -> list[tuple[int,
         row = direction[lps_axis]
         axis = int(np.argmax(np.abs(row)))
         if abs(abs(row[axis]) - 1.0) > 1e-4:
-            return _nearest_axes(direction) if follow_volume else None
+            return _followed_axes(direction) if follow_volume else None
         out.append((axis, float(np.sign(row[axis]))))
     if len({a for a, _ in out}) != 3:
-        return _nearest_axes(direction) if follow_volume else None
+        return _followed_axes(direction) if follow_volume else None
     return out
 
 
-def _nearest_axes(direction: NDArray[np.float64]) -> list[tuple[int, float]]:
-    """For LPS axes x, y, z: the volume axis nearest each (one each) and the sign of their alignment."""
-    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(direction[a, p[a]]) for a in range(3)))
-    return [(best[a], float(np.sign(direction[a, best[a]]) or 1.0)) for a in range(3)]
+def _followed_axes(direction: NDArray[np.float64]) -> list[tuple[int, float]] | None:
+    """The volume axes the views follow (:func:`workstation.geometry.nearest_axes`), or ``None`` for a
+    sheared grid, whose slices cannot be drawn as rectangles: it is resampled."""
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        return None
+    return nearest_axes(direction)
 
 
 def is_oblique(volume: Volume) -> bool:

@@ -68,3 +68,19 @@ def plane_name(normal: ArrayLike, *, oblique_tolerance_deg: float = 1.0) -> str:
     if angle > oblique_tolerance_deg:
         return "oblique"
     return ("sagittal", "coronal", "axial")[axis]
+
+
+def nearest_axes(direction: ArrayLike) -> list[tuple[int, float]]:
+    """For the patient axes x, y, z (L, P, S): the volume axis (0 = i, 1 = j, 2 = k) nearest each and
+    the sign of their alignment, one volume axis each.
+
+    ``direction`` (3, 3) holds the unit LPS directions of the volume's i, j, k axes as columns. The
+    assignment is the permutation with the largest total alignment, so that for any orientation
+    (even past 45 degrees) every patient plane gets its own volume axis: the slice views and the
+    edits made in them use this one rule.
+    """
+    import itertools
+
+    d = np.asarray(direction, dtype=float)
+    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(d[a, p[a]]) for a in range(3)))
+    return [(best[a], float(np.sign(d[a, best[a]]) or 1.0)) for a in range(3)]

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QInputDialog
 
 from tests.ui.conftest import case_of, phantom_volume
-from tests.ui.helpers import drag, pixel_rgb, point, wait_idle, window_with
+from tests.ui.helpers import drag, grab_rgb, pixel_rgb, point, wait_idle, window_with
 from ui import slicing
 from ui.document import SEED_BACKGROUND
 
@@ -687,6 +687,15 @@ def test_level_trace_previews_the_outline_under_the_cursor_before_the_click(wind
             np.testing.assert_array_equal(coronal.trace_preview(), seen.pixels.astype(bool))
             previews += 1
     assert previews > 100 and refusals > 10
+    # Alt goes to the view with the focus; the preview under the cursor, in another view, follows it
+    axial.setFocus()
+    in_sphere = coronal.widget_pos_of(np.array([8.0, 0.0, 0.0]))
+    coronal.mouseMoveEvent(_move_event(in_sphere, Qt.KeyboardModifier.NoModifier))
+    plain = coronal.trace_preview()
+    QTest.keyPress(axial, Qt.Key.Key_Alt)
+    assert coronal.trace_preview().sum() > plain.sum()
+    QTest.keyRelease(axial, Qt.Key.Key_Alt)
+    np.testing.assert_array_equal(coronal.trace_preview(), plain)
     # a cursor moved while another tool was active is where the preview starts when the tool comes back
     QTest.keyClick(window, Qt.Key.Key_Escape)
     bright = point(axial.widget_pos_of(np.array([8.0, 0.0, 0.0])))  # the sphere again, from navigate
@@ -809,3 +818,81 @@ def test_views_that_follow_an_oblique_volume_fill_and_cut_what_they_show(qtbot, 
     assert np.any(along_y.array != expected.array)
     cut_away = ball.mask("lesion") & ~doc.label_map.mask("lesion")
     assert np.array_equal(cut_away.any(axis=(0, 2)), ball.mask("lesion").any(axis=(0, 2)))  # in every j slice
+
+
+def test_edits_fill_the_slices_shown_when_the_views_follow_a_volume_turned_past_45_degrees(qtbot, monkeypatch
+                                                                                           ) -> None:  # type: ignore[no-untyped-def]
+    """Turned 36 deg about z then 39 deg about x, the volume axis nearest each patient plane's normal
+    taken plane by plane is not one axis each: views and edits share one assignment instead."""
+    from scipy.spatial.transform import Rotation
+
+    from workstation.model.volume import Volume
+
+    aligned = phantom_volume()
+    affine = np.array(aligned.ijk_to_lps, dtype=float)
+    affine[:3, :3] = Rotation.from_euler("zx", (36.0, 39.0), degrees=True).as_matrix() @ affine[:3, :3]
+    oblique = Volume(array=aligned.array, ijk_to_lps=affine, modality="CT")
+    window = window_with(qtbot, oblique)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
+    doc = window.document
+    qtbot.mouseClick(window.segment_panel.add_button, Qt.MouseButton.LeftButton)
+    doc.set_crosshair(oblique.ijk_to_lps_points([25.0, 16.0, 12.0]))  # the sphere's centre voxel
+    window.follow_volume_action.trigger()
+    for plane, view in window.views.items():
+        view.repaint()  # every view paints (its crosshair lines too)
+        QTest.keyClick(window, Qt.Key.Key_D)
+        centre = view.widget_pos_of(doc.crosshair_lps)
+        corners = [point(centre + QPointF(dx, dy)) for dx, dy in ((-25, -25), (25, -25), (25, 25), (-25, 25))]
+        QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, corners[0])
+        for position in corners[1:]:
+            QTest.mouseMove(view, position)
+        QTest.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, corners[-1])
+        drawn = doc.label_map.mask("lesion")
+        shown = slicing.cut(oblique, plane, doc.crosshair_lps, array=drawn.astype(np.uint8), labels=True,
+                            follow_volume=True).pixels.astype(bool)
+        assert drawn.sum() > 4 and shown.sum() == drawn.sum(), plane  # every drawn voxel is in the view
+        # level tracing from the sphere: the preview, the fill and the view agree
+        QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClick(window, Qt.Key.Key_V)
+        view.mouseMoveEvent(_move_event(point(centre), Qt.KeyboardModifier.NoModifier))
+        preview = view.trace_preview()
+        QTest.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point(centre))
+        traced = doc.label_map.mask("lesion")
+        np.testing.assert_array_equal(slicing.cut(oblique, plane, doc.crosshair_lps, array=traced.astype(np.uint8),
+                                                  labels=True, follow_volume=True).pixels.astype(bool), preview)
+        assert preview.sum() == traced.sum() > 4, plane
+        QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        # navigating in the view keeps the crosshair on the slice shown
+        QTest.keyClick(window, Qt.Key.Key_Escape)
+        before = view.slice.index
+        QTest.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, corners[1])
+        view.repaint()
+        assert view.slice.index == before
+        offset = doc.crosshair_lps - view.slice.origin_lps
+        assert abs(offset @ view.normal_lps()) < 1e-6, plane
+        doc.set_crosshair(oblique.ijk_to_lps_points([25.0, 16.0, 12.0]))
+
+
+@pytest.mark.parametrize("turn", [("zx", (38.0, 39.0)), ("z", (45.0,))])
+def test_views_that_follow_a_volume_turned_45_degrees_or_more_paint(qtbot, turn) -> None:  # type: ignore[no-untyped-def]
+    """A view's columns may then run nearest its own normal: its crosshair lines still get the other
+    planes' colours (the vertical line's plane was looked up by the columns' largest component)."""
+    from scipy.spatial.transform import Rotation
+
+    from ui.slice_view import PLANE_COLORS
+    from workstation.model.volume import Volume
+
+    aligned = phantom_volume()
+    affine = np.array(aligned.ijk_to_lps, dtype=float)
+    affine[:3, :3] = Rotation.from_euler(turn[0], turn[1], degrees=True).as_matrix() @ affine[:3, :3]
+    window = window_with(qtbot, Volume(array=aligned.array, ijk_to_lps=affine, modality="CT"))
+    window.document.set_crosshair(window.document.volume.ijk_to_lps_points([25.0, 16.0, 12.0]))
+    window.follow_volume_action.trigger()
+    for plane, view in window.views.items():
+        image = grab_rgb(view)  # paints, or raises in paintEvent
+        centre = point(view.widget_pos_of(window.document.crosshair_lps))
+        near = range(-1, 2)  # the lines are one pixel wide, at the crosshair's (fractional) position
+        line_colours = {tuple(image[centre.y() + dy, centre.x() + d]) for dy in (-30, 30) for d in near}
+        line_colours |= {tuple(image[centre.y() + d, centre.x() + dx]) for dx in (-30, 30) for d in near}
+        others = {tuple(PLANE_COLORS[p].getRgb()[:3]) for p in slicing.PLANES if p != plane}
+        assert others <= line_colours, plane

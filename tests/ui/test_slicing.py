@@ -83,20 +83,36 @@ def test_window_and_overlay_colours() -> None:
     assert rgba[0, 0, 3] == 0 and tuple(rgba[0, 1]) == (255, 0, 0, 128)
 
 
-def _rotated(volume: Volume, degrees_zx: tuple[float, float] = (20.0, 10.0)) -> Volume:
-    from scipy.spatial.transform import Rotation
-
+def _oriented(volume: Volume, linear: np.ndarray) -> Volume:
     affine = np.array(volume.ijk_to_lps, dtype=float)
-    affine[:3, :3] = Rotation.from_euler("zx", degrees_zx, degrees=True).as_matrix() @ affine[:3, :3]
+    affine[:3, :3] = linear @ affine[:3, :3]
     return Volume(array=volume.array, ijk_to_lps=affine, modality="CT")
 
 
+def _rotation(axes: str, degrees: tuple[float, ...]) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler(axes, degrees, degrees=True).as_matrix()
+
+
+# (orientation of the volume's i, j, k axes, and the volume axis each view must show: axial, coronal, sagittal)
+_SAGITTAL_STACK = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # i: P, j: I, k: L (a flip)
+ORIENTATIONS = {
+    "tilted": (_rotation("zx", (20.0, 10.0)), (2, 1, 0)),
+    "sagittal stack, tilted": (_rotation("z", (15.0,)) @ _SAGITTAL_STACK, (1, 0, 2)),
+}
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
 @pytest.mark.parametrize("plane", slicing.PLANES)
-def test_views_that_follow_an_oblique_volume_show_its_own_voxel_slices(plane: str) -> None:
-    oblique = _rotated(phantom_volume())
-    point = oblique.ijk_to_lps_points([17.3, 12.6, 9.8])
+def test_views_that_follow_an_oblique_volume_show_its_own_voxel_slices(plane: str, orientation: str) -> None:
+    linear, shown_axes = ORIENTATIONS[orientation]
+    oblique = _oriented(phantom_volume(), linear)
+    normal_axis = shown_axes[slicing.PLANES.index(plane)]  # the ijk axis this view shows slices across
+    patient_axis = {"axial": 2, "coronal": 1, "sagittal": 0}[plane]
+    at_ijk = np.array([17.3, 12.6, 9.8])
+    point = oblique.ijk_to_lps_points(at_ijk)
     cut = slicing.cut(oblique, plane, point, follow_volume=True)
-    assert cut.index >= 0
     # every pixel centre is a voxel centre of one voxel slice, and holds that voxel's value
     rows, cols = cut.pixels.shape
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
@@ -105,20 +121,25 @@ def test_views_that_follow_an_oblique_volume_show_its_own_voxel_slices(plane: st
     np.testing.assert_allclose(ijk, np.rint(ijk), atol=1e-6)
     i, j, k = np.rint(ijk).astype(int).T
     np.testing.assert_array_equal(cut.pixels.ravel(), oblique.array[k, j, i])
-    normal_axis = {"axial": 2, "coronal": 1, "sagittal": 0}[plane]  # ijk axis nearest the plane's normal here
-    assert set(np.rint(ijk[:, normal_axis]).astype(int)) == {cut.index}
-    assert cut.index == int(np.rint([17.3, 12.6, 9.8][normal_axis]))
+    assert set(np.rint(ijk[:, normal_axis]).astype(int)) == {cut.index} == {int(np.rint(at_ijk[normal_axis]))}
+    assert rows * cols == np.prod(oblique.size_ijk) // oblique.size_ijk[normal_axis]  # the whole slice
     assert slicing.n_slices(oblique, plane, follow_volume=True) == oblique.size_ijk[normal_axis]
+    # the edits made in this view use the same slices (segment_edits.slice_axis: array axes are k, j, i)
+    from segmentation.labels import empty_label_map
+    from workstation.segment_edits import slice_axis
+
+    assert 2 - slice_axis(empty_label_map(oblique), plane) == normal_axis
     # the screen directions stay those of the patient plane, to within the volume's tilt
     resampled = slicing.cut(oblique, plane, point)
     for ours, theirs in ((cut.col_step_lps, resampled.col_step_lps), (cut.row_step_lps, resampled.row_step_lps)):
         cosine = ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs)
         assert cosine > np.cos(np.radians(25.0))
-    # scrolling lands on the centre of the next voxel slice, along the volume's own axis
-    before, after = oblique.lps_to_ijk_points(point), oblique.lps_to_ijk_points(
-        slicing.step(oblique, plane, point, 1, follow_volume=True))
+    # scrolling lands on the centre of the next voxel slice, along the volume's own axis, towards +axis
+    moved = slicing.step(oblique, plane, point, 1, follow_volume=True)
+    before, after = oblique.lps_to_ijk_points(point), oblique.lps_to_ijk_points(moved)
     assert abs(after[normal_axis] - np.rint(before[normal_axis])) == pytest.approx(1.0)
     np.testing.assert_allclose(np.delete(after, normal_axis), np.delete(before, normal_axis), atol=1e-9)
+    assert moved[patient_axis] > point[patient_axis]
     # a volume parallel to the patient axes is shown the same way either way
     aligned = phantom_volume()
     a, b = (slicing.cut(aligned, plane, point, follow_volume=f) for f in (False, True))

@@ -145,3 +145,15 @@ def test_views_that_follow_an_oblique_volume_show_its_own_voxel_slices(plane: st
     a, b = (slicing.cut(aligned, plane, point, follow_volume=f) for f in (False, True))
     np.testing.assert_array_equal(a.pixels, b.pixels)
     assert a.index == b.index
+
+
+def test_a_sheared_volume_is_resampled_even_when_the_views_follow_the_volume() -> None:
+    """Its slices are parallelograms: drawn as rectangles, positions in them would be wrong."""
+    sheared = np.eye(3)
+    sheared[:, 2] = (0.0, np.sin(0.3), np.cos(0.3))  # k leans towards y: a gantry tilt kept as a shear
+    volume = _oriented(phantom_volume(), sheared)
+    for plane in slicing.PLANES:
+        cut = slicing.cut(volume, plane, (0.0, 0.0, 0.0), follow_volume=True)
+        assert cut.index == -1
+        assert cut.lps_at(*cut.pixel_of((3.0, -2.0, 1.0))) == pytest.approx(
+            np.where(np.arange(3) == {"axial": 2, "coronal": 1, "sagittal": 0}[plane], 0.0, [3.0, -2.0, 1.0]))

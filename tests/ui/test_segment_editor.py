@@ -26,6 +26,18 @@ def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
     return window
 
 
+def turned_phantom(axes: str, degrees: tuple[float, ...]):  # type: ignore[no-untyped-def]
+    """The phantom volume with its axes turned (scipy Euler angles, degrees) about its origin."""
+    from scipy.spatial.transform import Rotation
+
+    from workstation.model.volume import Volume
+
+    aligned = phantom_volume()
+    affine = np.array(aligned.ijk_to_lps, dtype=float)
+    affine[:3, :3] = Rotation.from_euler(axes, degrees, degrees=True).as_matrix() @ affine[:3, :3]
+    return Volume(array=aligned.array, ijk_to_lps=affine, modality="CT")
+
+
 def sphere_truth(volume):  # type: ignore[no-untyped-def]
     return volume.array == 300
 
@@ -725,14 +737,8 @@ def _move_event(pos, modifiers):  # type: ignore[no-untyped-def]
 
 
 def test_outline_tools_warn_that_an_oblique_volume_is_filled_in_its_own_slices(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from scipy.spatial.transform import Rotation
-
-    from workstation.model.volume import Volume
-
     aligned = phantom_volume()
-    affine = np.array(aligned.ijk_to_lps, dtype=float)
-    affine[:3, :3] = Rotation.from_euler("z", 20, degrees=True).as_matrix() @ affine[:3, :3]
-    window = window_with(qtbot, Volume(array=aligned.array, ijk_to_lps=affine, modality="CT"))
+    window = window_with(qtbot, turned_phantom("z", (20.0,)))
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
     qtbot.mouseClick(window.segment_panel.add_button, Qt.MouseButton.LeftButton)
     for key, tool in ((Qt.Key.Key_D, "draw"), (Qt.Key.Key_V, "level trace")):
@@ -758,16 +764,11 @@ def test_outline_tools_warn_that_an_oblique_volume_is_filled_in_its_own_slices(q
 
 
 def test_views_that_follow_an_oblique_volume_fill_and_cut_what_they_show(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from scipy.spatial.transform import Rotation
-
     from segmentation.editing import polygon_mask
     from workstation import segment_edits
-    from workstation.model.volume import Volume
 
-    aligned = phantom_volume()
-    affine = np.array(aligned.ijk_to_lps, dtype=float)
-    affine[:3, :3] = Rotation.from_euler("zx", (20.0, 10.0), degrees=True).as_matrix() @ affine[:3, :3]
-    oblique = Volume(array=aligned.array, ijk_to_lps=affine, modality="CT")
+    oblique = turned_phantom("zx", (20.0, 10.0))
+    affine = np.asarray(oblique.ijk_to_lps, dtype=float)
     window = window_with(qtbot, oblique)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
     doc, coronal = window.document, window.views["coronal"]
@@ -824,14 +825,7 @@ def test_edits_fill_the_slices_shown_when_the_views_follow_a_volume_turned_past_
                                                                                            ) -> None:  # type: ignore[no-untyped-def]
     """Turned 36 deg about z then 39 deg about x, the volume axis nearest each patient plane's normal
     taken plane by plane is not one axis each: views and edits share one assignment instead."""
-    from scipy.spatial.transform import Rotation
-
-    from workstation.model.volume import Volume
-
-    aligned = phantom_volume()
-    affine = np.array(aligned.ijk_to_lps, dtype=float)
-    affine[:3, :3] = Rotation.from_euler("zx", (36.0, 39.0), degrees=True).as_matrix() @ affine[:3, :3]
-    oblique = Volume(array=aligned.array, ijk_to_lps=affine, modality="CT")
+    oblique = turned_phantom("zx", (36.0, 39.0))
     window = window_with(qtbot, oblique)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
     doc = window.document
@@ -877,15 +871,9 @@ def test_edits_fill_the_slices_shown_when_the_views_follow_a_volume_turned_past_
 def test_views_that_follow_a_volume_turned_45_degrees_or_more_paint(qtbot, turn) -> None:  # type: ignore[no-untyped-def]
     """A view's columns may then run nearest its own normal: its crosshair lines still get the other
     planes' colours (the vertical line's plane was looked up by the columns' largest component)."""
-    from scipy.spatial.transform import Rotation
-
     from ui.slice_view import PLANE_COLORS
-    from workstation.model.volume import Volume
 
-    aligned = phantom_volume()
-    affine = np.array(aligned.ijk_to_lps, dtype=float)
-    affine[:3, :3] = Rotation.from_euler(turn[0], turn[1], degrees=True).as_matrix() @ affine[:3, :3]
-    window = window_with(qtbot, Volume(array=aligned.array, ijk_to_lps=affine, modality="CT"))
+    window = window_with(qtbot, turned_phantom(*turn))
     window.document.set_crosshair(window.document.volume.ijk_to_lps_points([25.0, 16.0, 12.0]))
     window.follow_volume_action.trigger()
     for plane, view in window.views.items():

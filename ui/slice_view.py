@@ -328,13 +328,13 @@ class SliceView(QWidget):
         return None if best is None else best[1]
 
     def _draw_letters(self, painter: QPainter) -> None:
-        left, right, top, bottom = slicing.letters(self.plane)
+        left, right, top, bottom = self.slice.edge_letters() if self.slice is not None else slicing.letters(self.plane)
         painter.setPen(QColor(255, 220, 60))
         font = QFont(painter.font())
         font.setBold(True)
         font.setPointSize(12)
         painter.setFont(font)
-        w, h, m = self.width(), self.height(), 22
+        w, h, m = self.width(), self.height(), 22 * max(len(left), len(right), len(top), len(bottom), 1)
         center = Qt.AlignmentFlag.AlignCenter
         painter.drawText(QRectF(0, h / 2 - m / 2, m, m), center, left)
         painter.drawText(QRectF(w - m, h / 2 - m / 2, m, m), center, right)

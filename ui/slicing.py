@@ -64,11 +64,28 @@ class Slice:
         """LPS mm of continuous pixel coordinates (pixel centres at integers)."""
         return self.origin_lps + col * self.col_step_lps + row * self.row_step_lps
 
+    def edge_letters(self) -> tuple[str, str, str, str]:
+        """Orientation letters at the (left, right, top, bottom) edges of the view of this slice.
+
+        Each names the patient directions the screen points to there, strongest first, as DICOM
+        viewers label oblique images: ``"L"`` for a plane parallel to the patient axes, ``"PS"``
+        for a direction between posterior and superior (components below 0.25 are left out).
+        """
+        col = self.col_step_lps / np.linalg.norm(self.col_step_lps)
+        row = self.row_step_lps / np.linalg.norm(self.row_step_lps)
+        return _direction_letters(-col), _direction_letters(col), _direction_letters(-row), _direction_letters(row)
+
     def pixel_of(self, point_lps: ArrayLike) -> tuple[float, float]:
         """(col, row) of the projection of an LPS point on this plane."""
         rel = np.asarray(point_lps, dtype=float) - self.origin_lps
         return (float(rel @ self.col_step_lps / (self.col_step_lps @ self.col_step_lps)),
                 float(rel @ self.row_step_lps / (self.row_step_lps @ self.row_step_lps)))
+
+
+def _direction_letters(direction: NDArray[np.float64]) -> str:
+    """Patient letters of an LPS unit direction, strongest component first (at most two)."""
+    order = np.argsort(-np.abs(direction))
+    return "".join("LPS"[a] if direction[a] > 0 else "RAI"[a] for a in order[:2] if abs(direction[a]) >= 0.25)
 
 
 def _axis_map(volume: Volume, *, follow_volume: bool = False) -> list[tuple[int, float]] | None:

@@ -157,3 +157,16 @@ def test_a_sheared_volume_is_resampled_even_when_the_views_follow_the_volume() -
         assert cut.index == -1
         assert cut.lps_at(*cut.pixel_of((3.0, -2.0, 1.0))) == pytest.approx(
             np.where(np.arange(3) == {"axial": 2, "coronal": 1, "sagittal": 0}[plane], 0.0, [3.0, -2.0, 1.0]))
+
+
+def test_edge_letters_name_the_patient_directions_the_screen_points_to() -> None:
+    aligned = phantom_volume()
+    for plane in slicing.PLANES:  # parallel to the patient axes: one letter per edge, as always
+        assert slicing.cut(aligned, plane, (0.0, 0.0, 0.0)).edge_letters() == slicing.letters(plane)
+        assert slicing.cut(_oriented(aligned, _rotation("z", (15.0,))), plane, (0.0, 0.0, 0.0)).edge_letters() \
+            == slicing.letters(plane)  # resampled in the patient's planes
+    # following a sagittal stack turned 15 deg about z, the axial view's columns run along its k axis,
+    # (cos 15, sin 15, 0): left and leaning posterior; its rows along its i axis, (-sin 15, cos 15, 0)
+    oblique = _oriented(aligned, _rotation("z", (15.0,)) @ _SAGITTAL_STACK)
+    view = slicing.cut(oblique, "axial", (0.0, 0.0, 0.0), follow_volume=True)
+    assert view.edge_letters() == ("RA", "LP", "AL", "PR")

@@ -35,6 +35,7 @@ def trajectory_color(document: Document, name: str) -> QColor:
 PLANE_COLORS = {"axial": QColor(230, 80, 80), "coronal": QColor(80, 200, 80), "sagittal": QColor(230, 200, 60)}
 PREVIEW_RGBA = (60, 160, 255, 110)
 TRACE_RGBA = (255, 220, 0, 230)  # the level-trace outline under the cursor
+NORMAL_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}  # the LPS axis normal to each patient plane
 SEED_BACKGROUND_RGB = (0.55, 0.55, 0.6)
 
 
@@ -101,7 +102,7 @@ class SliceView(QWidget):
         when the views follow it)."""
         current = self.slice or self._current_slice()
         if current is None:
-            return np.eye(3)[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]]
+            return np.eye(3)[NORMAL_AXIS[self.plane]]
         normal = np.cross(current.col_step_lps, current.row_step_lps)
         return normal / np.linalg.norm(normal)
 
@@ -235,8 +236,7 @@ class SliceView(QWidget):
         col_dir = self.slice.col_step_lps if self.slice is not None else np.zeros(3)
         # (a view that follows an oblique volume may have columns nearest its own normal: the
         # other plane nearest them is taken)
-        normal_axis = {"axial": 2, "coronal": 1, "sagittal": 0}
-        vertical = max(others, key=lambda p: abs(col_dir[normal_axis[p]]))
+        vertical = max(others, key=lambda p: abs(col_dir[NORMAL_AXIS[p]]))
         horizontal = next(p for p in others if p != vertical)
         gap = 8
         painter.setPen(QPen(PLANE_COLORS[vertical], 1))
@@ -348,7 +348,7 @@ class SliceView(QWidget):
         font.setPointSize(9)
         painter.setFont(font)
         painter.setPen(PLANE_COLORS[self.plane])
-        axis = {"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]
+        axis = NORMAL_AXIS[self.plane]
         total = slicing.n_slices(doc.volume, self.plane, follow_volume=doc.views_follow_volume) \
             if doc.volume is not None else 0
         number = f"{current.index + 1}/{total}" if current.index >= 0 else "resampled"
@@ -455,7 +455,7 @@ class SliceView(QWidget):
                 point = self.lps_at(pos)
                 if point is not None:
                     normal = self.normal_lps()  # the plane shown, pointing along its patient axis
-                    if normal[{"axial": 2, "coronal": 1, "sagittal": 0}[self.plane]] < 0:
+                    if normal[NORMAL_AXIS[self.plane]] < 0:
                         normal = -normal
                     self.point_picked.emit(self.tool, point, normal)
         elif button == Qt.MouseButton.LeftButton and self.tool == "level_trace" and self.segment_name:

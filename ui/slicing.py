@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from workstation.geometry import nearest_axes
+from workstation.geometry import direction_letters, nearest_axes
 from workstation.model.volume import Volume
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -71,21 +71,14 @@ class Slice:
         viewers label oblique images: ``"L"`` for a plane parallel to the patient axes, ``"PS"``
         for a direction between posterior and superior (components below 0.25 are left out).
         """
-        col = self.col_step_lps / np.linalg.norm(self.col_step_lps)
-        row = self.row_step_lps / np.linalg.norm(self.row_step_lps)
-        return _direction_letters(-col), _direction_letters(col), _direction_letters(-row), _direction_letters(row)
+        col, row = self.col_step_lps, self.row_step_lps
+        return direction_letters(-col), direction_letters(col), direction_letters(-row), direction_letters(row)
 
     def pixel_of(self, point_lps: ArrayLike) -> tuple[float, float]:
         """(col, row) of the projection of an LPS point on this plane."""
         rel = np.asarray(point_lps, dtype=float) - self.origin_lps
         return (float(rel @ self.col_step_lps / (self.col_step_lps @ self.col_step_lps)),
                 float(rel @ self.row_step_lps / (self.row_step_lps @ self.row_step_lps)))
-
-
-def _direction_letters(direction: NDArray[np.float64]) -> str:
-    """Patient letters of an LPS unit direction, strongest component first (at most two)."""
-    order = np.argsort(-np.abs(direction))
-    return "".join("LPS"[a] if direction[a] > 0 else "RAI"[a] for a in order[:2] if abs(direction[a]) >= 0.25)
 
 
 def _axis_map(volume: Volume, *, follow_volume: bool = False) -> list[tuple[int, float]] | None:

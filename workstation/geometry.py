@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -53,6 +55,16 @@ def axis_letter(vector: ArrayLike) -> str:
     return _POSITIVE[axis] if v[axis] >= 0 else _NEGATIVE[axis]
 
 
+def direction_letters(vector: ArrayLike, *, most: int = 2, floor: float = 0.25) -> str:
+    """Patient directions an LPS vector points to, strongest first, as DICOM viewers label an oblique
+    image's edges: ``'L'`` along x, ``'PS'`` between posterior and superior. At most ``most`` letters;
+    components below ``floor`` of the vector's length are left out."""
+    v = np.asarray(vector, dtype=float)
+    v = v / np.linalg.norm(v)
+    order = np.argsort(-np.abs(v), kind="stable")[:most]
+    return "".join(_POSITIVE[a] if v[a] >= 0 else _NEGATIVE[a] for a in order if abs(v[a]) >= floor)
+
+
 def orientation_code(direction: ArrayLike) -> str:
     """Three-letter code (ITK/DICOM style) of where +i, +j, +k point, e.g. ``'LPS'``."""
     d = np.asarray(direction, dtype=float).reshape(3, 3)
@@ -79,8 +91,6 @@ def nearest_axes(direction: ArrayLike) -> list[tuple[int, float]]:
     (even past 45 degrees) every patient plane gets its own volume axis: the slice views and the
     edits made in them use this one rule.
     """
-    import itertools
-
     d = np.asarray(direction, dtype=float)
     best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(d[a, p[a]]) for a in range(3)))
     return [(best[a], float(np.sign(d[a, best[a]]) or 1.0)) for a in range(3)]

@@ -264,7 +264,8 @@ def _direction(direction_lps: ArrayLike, option: str) -> NDArray[np.float64]:
     """A unit LPS direction, refused (one line) when it is not three finite numbers or is zero."""
     direction = np.asarray(direction_lps, dtype=float)
     if direction.shape != (3,) or not np.isfinite(direction).all() or np.linalg.norm(direction) < 1e-9:
-        raise InputError(f"{option} {tuple(np.ravel(direction_lps))}: give a non-zero X,Y,Z direction (LPS)")
+        shown = ",".join(f"{float(c):g}" for c in np.ravel(direction_lps))
+        raise InputError(f"{option} {shown}: give a non-zero X,Y,Z direction (LPS)")
     return direction / np.linalg.norm(direction)
 
 

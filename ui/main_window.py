@@ -323,11 +323,11 @@ class MainWindow(QMainWindow):
             view.setCursor(Qt.CursorShape.CrossCursor if tool != "navigate" else Qt.CursorShape.ArrowCursor)
             view.update()  # a tool's overlay (the level-trace preview) comes or goes
         volume = self.document.volume
-        if (tool in ("draw", "level_trace") and volume is not None and slicing.is_oblique(volume)
-                and not self.document.views_follow_volume):
+        in_slice = tool in ("draw", "level_trace") or (tool in ("paint", "erase") and self.document.brush_2d)
+        if in_slice and volume is not None and slicing.is_oblique(volume) and not self.document.views_follow_volume:
             # 3D Slicer warns the same way when a slice view is not aligned with the segmentation
             self.statusBar().showMessage(
-                f"{tool.replace('_', ' ')}: this volume is oblique to the views, so the region is filled in the voxel "
+                f"{tool.replace('_', ' ')}: this volume is oblique to the views, so the region is edited in the voxel "
                 "slice nearest the view, which may cross it (View > Views follow an oblique volume's slices)", 10000)
         else:
             self.statusBar().showMessage(f"tool: {tool}", 3000)

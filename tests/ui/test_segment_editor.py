@@ -741,10 +741,15 @@ def test_outline_tools_warn_that_an_oblique_volume_is_filled_in_its_own_slices(q
     window = window_with(qtbot, turned_phantom("z", (20.0,)))
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("lesion", True))
     qtbot.mouseClick(window.segment_panel.add_button, Qt.MouseButton.LeftButton)
-    for key, tool in ((Qt.Key.Key_D, "draw"), (Qt.Key.Key_V, "level trace")):
+    window.segment_panel.brush_2d.setChecked(True)
+    for key, tool in ((Qt.Key.Key_D, "draw"), (Qt.Key.Key_V, "level trace"), (Qt.Key.Key_B, "paint")):
         QTest.keyClick(window, key)
         assert window.statusBar().currentMessage().startswith(f"{tool}: this volume is oblique to the views")
+    window.segment_panel.brush_2d.setChecked(False)
+    QTest.keyClick(window, Qt.Key.Key_B)  # a 3-D brush paints balls: nothing to warn about
+    assert window.statusBar().currentMessage() == "tool: paint"
     # a resampled view does not show the voxel slice a level-trace click traces: no preview there
+    QTest.keyClick(window, Qt.Key.Key_V)
     axial = window.views["axial"]
     axial.repaint()
     centre = axial.widget_pos_of(window.document.volume.ijk_to_lps_points([25.0, 16.0, 12.0]))

@@ -352,6 +352,8 @@ class SliceView(QWidget):
         total = slicing.n_slices(doc.volume, self.plane, follow_volume=doc.views_follow_volume) \
             if doc.volume is not None else 0
         number = f"{current.index + 1}/{total}" if current.index >= 0 else "resampled"
+        if current.index >= 0 and doc.volume is not None and slicing.is_oblique(doc.volume):
+            number = f"volume slice {number}"  # a view that follows an oblique volume
         text = f"{self.plane.capitalize()}  {'LPS'[axis]} {doc.crosshair_lps[axis]:.1f} mm  ({number})"
         painter.drawText(QRectF(26, 4, self.width() - 52, 18), Qt.AlignmentFlag.AlignLeft, text)
         painter.setPen(QColor(220, 220, 220))

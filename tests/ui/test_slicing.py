@@ -170,3 +170,30 @@ def test_edge_letters_name_the_patient_directions_the_screen_points_to() -> None
     oblique = _oriented(aligned, _rotation("z", (15.0,)) @ _SAGITTAL_STACK)
     view = slicing.cut(oblique, "axial", (0.0, 0.0, 0.0), follow_volume=True)
     assert view.edge_letters() == ("RA", "LP", "AL", "PR")
+
+
+def test_views_that_follow_the_gantry_tilted_phantom_show_and_edit_its_own_slices() -> None:
+    """ct-tilt-phantom (real CT, gantry tilt 18.5 deg, resampled at load onto a grid turned by the
+    tilt): in every view, the pixels are one voxel slice, and an outline drawn in the view fills
+    exactly its pixels (segment_edits.draw, as the app's Draw tool calls it)."""
+    from segmentation.editing import polygon_mask
+    from segmentation.labels import empty_label_map
+    from tests.conftest import shared_path
+    from workstation import segment_edits
+    from workstation.dicom.load import load_candidate
+    from workstation.dicom.scan import scan_path
+
+    volume = load_candidate(scan_path(shared_path("ct-tilt-phantom")).default())[0]
+    assert slicing.is_oblique(volume)
+    centre = volume.ijk_to_lps_points((np.array(volume.size_ijk) - 1) / 2.0)
+    labels = segment_edits.add_segment(empty_label_map(volume), "outline")
+    for plane in slicing.PLANES:
+        view = slicing.cut(volume, plane, centre, follow_volume=True)
+        rows, cols = view.pixels.shape
+        corners = [(0.213 * cols, 0.311 * rows), (0.702 * cols, 0.257 * rows), (0.613 * cols, 0.797 * rows)]  # off-grid
+        drawn = segment_edits.draw(labels, "outline", points_lps=[view.lps_at(c, r) for c, r in corners],
+                                   plane=plane).mask("outline")
+        shown = slicing.cut(volume, plane, centre, array=drawn.astype(np.uint8), labels=True, follow_volume=True)
+        expected = polygon_mask([(r, c) for c, r in corners], (rows, cols))
+        np.testing.assert_array_equal(shown.pixels.astype(bool), expected)
+        assert drawn.sum() == expected.sum() > 1000, plane  # nothing filled outside the view

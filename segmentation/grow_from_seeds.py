@@ -782,8 +782,7 @@ def _air_around_patient(volume: Volume, roi: tuple[slice, slice, slice]) -> NDAr
     slices), over the ROI's range across them and the full width along them, so that a lung the
     ROI cuts is still enclosed by the body.
     """
-    directions = np.asarray(volume.ijk_to_lps, dtype=float)[:3, :3] / np.asarray(volume.spacing_mm)
-    axial = 2 - int(np.argmax(np.abs(directions[2])))  # array axis (k, j, i) nearest the patient's S-I
+    axial = 2 - int(np.argmax(np.abs(volume.direction[2])))  # array axis (k, j, i) nearest the patient's S-I
     index = [slice(None)] * 3
     index[axial] = roi[axial]
     block = np.moveaxis(volume.array[tuple(index)], axial, 0)

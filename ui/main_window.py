@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Toggle 1-up/4-up", self.toggle_layout, "F", "layout-toggle")
         self._action(view_menu, "Reset views", self.reset_views, "Ctrl+R", "reset-views")
         self.follow_volume_action = self._action(view_menu, "Views follow an oblique volume's slices",
-                                                 lambda: self._follow_volume(), None, "views-follow-volume")
+                                                 self._follow_volume, None, "views-follow-volume")
         self.follow_volume_action.setCheckable(True)
         view_menu.addSeparator()
         for n, (name, (level, width)) in enumerate(WINDOW_PRESETS.items(), start=1):

@@ -22,7 +22,7 @@ from segmentation import editing, islands, morphology, region_growing, slice_int
 from segmentation import labels as label_ops
 from segmentation.threshold import threshold
 from workstation.errors import InputError
-from workstation.geometry import apply_affine, nearest_axes
+from workstation.geometry import apply_affine, geometry_from_affine, nearest_axes
 from workstation.model.labelmap import LabelMap
 from workstation.model.volume import Volume
 
@@ -250,14 +250,17 @@ def slice_axis(label_map: LabelMap, plane: str) -> int:
     """The array axis (0 = k, 1 = j, 2 = i) across which a ``plane`` view shows the volume's slices:
     the one nearest the plane's normal, in the assignment of :func:`workstation.geometry.nearest_axes`
     (the app's views use the same rule, so an edit fills the slice a view shows)."""
-    directions = np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3] / label_map.spacing_mm
-    return 2 - nearest_axes(directions)[_plane(plane)][0]
+    return 2 - nearest_axes(_unit_axes(label_map))[_plane(plane)][0]
 
 
 def _axis_nearest(label_map: LabelMap, direction_lps: NDArray[np.float64]) -> int:
     """The array axis (0 = k, 1 = j, 2 = i) whose voxel direction is nearest ``direction_lps``."""
-    directions = np.asarray(label_map.ijk_to_lps, dtype=float)[:3, :3] / label_map.spacing_mm
-    return 2 - int(np.argmax(np.abs(direction_lps @ directions)))
+    return 2 - int(np.argmax(np.abs(direction_lps @ _unit_axes(label_map))))
+
+
+def _unit_axes(label_map: LabelMap) -> NDArray[np.float64]:
+    """(3, 3) unit LPS directions of the grid's i, j, k axes, as columns."""
+    return geometry_from_affine(label_map.ijk_to_lps)[2]
 
 
 def _direction(direction_lps: ArrayLike, option: str) -> NDArray[np.float64]:
